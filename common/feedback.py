@@ -1,0 +1,202 @@
+"""The feedback core: one module that turns any model into a BP, DFA or shallow learner.
+
+A model marks its **feedback points** after the non-linearity of each hidden block and its **output**,
+where the global error ``e = dL/dy`` is read::
+
+    h = fb.point(torch.tanh(self.fc1(x)))     # (N, d_1)
+    h = fb.point(torch.tanh(self.fc2(h)))     # (N, d_2)
+    y = fb.output(self.fc3(h))                # (N, d_err)
+    ...
+    fb.backward(loss)                         # instead of loss.backward()
+
+Kinds (``feedback.kind``):
+
+* ``bp`` — points and output are the identity; ``backward`` is ``loss.backward()``. The FA family
+  (``fa``, ``usf``, ``brsf``, ``frsf``) also propagates along the chain; there the *layers* change
+  (:mod:`common.fa`), so the core treats them like ``bp``.
+* ``dfa`` — each point cuts the graph: the next block sees ``h.detach()``. ``backward`` first runs
+  ``loss.backward()``, which trains the layers above the last point with their true gradient and
+  yields ``e``; then ONE projection ``e @ B`` gives every point its signal, and ONE
+  ``torch.autograd.backward`` over all points computes the local weight gradients. Because the input
+  of every block is detached, autograd never computes an input gradient below a point: this is
+  where DFA saves work over BP (a hook that rewrites gradients on the way down saves nothing).
+* ``shallow`` — points cut the graph and receive nothing: only the layers above the last point train.
+* ``optical`` — ``dfa`` with the projection done by the optical emulator (``hardware.optical``).
+
+The batch dimensions of points and output are flattened: nodes (graphs), rays × samples (NeRF),
+batch × time (Transformer) all count as samples, and every point must carry the same number of
+samples as the output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from common.projectors import Projector, ProjectorConfig, RandomProjector
+
+CHAIN_KINDS = ("bp", "fa", "usf", "brsf", "frsf")
+"""Kinds whose error travels down the layer chain (the layers implement FA and its variants)."""
+DIRECT_KINDS = ("dfa", "optical")
+"""Kinds whose error is projected directly to every point."""
+KINDS = (*CHAIN_KINDS, *DIRECT_KINDS, "shallow")
+
+
+@dataclass(frozen=True)
+class FeedbackConfig:
+    """How hidden layers learn."""
+
+    kind: str = "bp"
+    """One of bp, fa, usf, brsf, frsf, dfa, shallow, optical (domains may accept a subset)."""
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+    """The fixed random matrix of dfa (ignored by the other kinds)."""
+    align_every: int = 0
+    """Measure DFA/BP alignment every this many steps or epochs (0: never). See common.alignment."""
+    optical: dict[str, Any] = field(default_factory=dict)
+    """Parameters of the optical projector (``hardware.optical.OpticalConfig``), used by kind=optical."""
+
+
+@dataclass
+class _Tape:
+    """What one forward pass recorded: the point tensors (with their graphs) and the output."""
+
+    points: list[Tensor] = field(default_factory=list)
+    output: Tensor | None = None
+
+
+class Feedback(nn.Module):
+    """Feedback points, the output marker, the projector and the DFA backward of one network.
+
+    Args:
+        cfg: the feedback configuration.
+        d_err: size of the error vector (the last dimension of the output).
+        dims: the last dimension of each feedback point, in the order a forward pass meets them.
+        seed: the run seed; B is drawn from ``cfg.projector.seed`` and this seed together.
+    """
+
+    def __init__(self, cfg: FeedbackConfig, d_err: int, dims: tuple[int, ...] | list[int], seed: int = 0):
+        super().__init__()
+        if cfg.kind not in KINDS:
+            raise ValueError(f"feedback.kind must be one of {list(KINDS)}, got {cfg.kind!r}")
+        if not dims:
+            raise ValueError("a Feedback needs at least one point dimension")
+        self.kind, self.d_err, self.dims = cfg.kind, d_err, tuple(int(d) for d in dims)
+        self.projector: Projector | None = None
+        if cfg.kind in DIRECT_KINDS:
+            self.projector = make_projector(cfg, d_err, self.dims, seed)
+        self._tapes: list[_Tape] = []
+        self._current = _Tape()
+        self._probe = False  # record points without cutting (alignment measurement)
+
+    # -- marking the network ------------------------------------------------------------------------
+    @property
+    def cuts(self) -> bool:
+        """True when points detach their input (dfa, optical, shallow)."""
+        return self.kind in DIRECT_KINDS or self.kind == "shallow"
+
+    def point(self, h: Tensor) -> Tensor:
+        """Mark a feedback point; returns the tensor the next block must use."""
+        recording = torch.is_grad_enabled() and h.requires_grad and (self._probe or self.kind in DIRECT_KINDS)
+        if recording:
+            index = len(self._current.points)
+            if index >= len(self.dims) or h.shape[-1] != self.dims[index]:
+                raise RuntimeError(
+                    f"feedback point {index} has width {h.shape[-1]}, but the model declared dims={self.dims}"
+                )
+            self._current.points.append(h)
+        if self._probe:
+            return h
+        return h.detach() if self.cuts else h
+
+    def output(self, y: Tensor) -> Tensor:
+        """Mark the output whose gradient is the global error ``e``; closes the current tape."""
+        if self._current.points:
+            if len(self._current.points) != len(self.dims):
+                raise RuntimeError(
+                    f"a forward pass met {len(self._current.points)} feedback points, expected {len(self.dims)}"
+                )
+            if y.requires_grad:
+                y.retain_grad()
+            self._current.output = y
+            self._tapes.append(self._current)
+        self._current = _Tape()
+        return y
+
+    # -- learning -----------------------------------------------------------------------------------
+    def backward(self, loss: Tensor) -> None:
+        """Replace ``loss.backward()``; see :func:`backward` for several networks at once."""
+        backward(loss, self)
+
+    def signals(self, e: Tensor) -> list[Tensor]:
+        """The DFA signal of every point for an error ``e`` of shape (..., d_err), each (N, d_l)."""
+        if self.projector is None:
+            raise RuntimeError(f"feedback.kind={self.kind!r} has no projector")
+        flat = e.reshape(-1, self.d_err)
+        return self.projector.split(self.projector(flat))
+
+    def reset(self) -> None:
+        """Drop recorded tapes (e.g. after a forward pass that will not be followed by backward)."""
+        self._tapes, self._current = [], _Tape()
+
+    @contextlib.contextmanager
+    def probing(self) -> Iterator[None]:
+        """Record points without cutting the graph: the BP pass of an alignment measurement."""
+        previous, self._probe = self._probe, True
+        try:
+            yield
+        finally:
+            self._probe = previous
+
+    def take_tapes(self) -> list[_Tape]:
+        """Hand over (and forget) the tapes recorded since the last backward."""
+        tapes, self._tapes = self._tapes, []
+        return tapes
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind}, d_err={self.d_err}, dims={self.dims}"
+
+
+def backward(loss: Tensor, *feedbacks: Feedback) -> None:
+    """Backward pass for a loss that depends on one or more networks with feedback points.
+
+    1. ``loss.backward()``: true gradients for everything above the last point of each network
+       (output layers, parameter-free renderers, vocabulary heads), and ``e = dL/dy`` at each output.
+    2. Per network, ONE projection of the flattened ``e`` to all its points.
+    3. ONE ``torch.autograd.backward`` over the points of all networks: local weight gradients only.
+    """
+    loss.backward()
+    points: list[Tensor] = []
+    grads: list[Tensor] = []
+    for fb in feedbacks:
+        for tape in fb.take_tapes():
+            if fb.kind not in DIRECT_KINDS or tape.output is None:
+                continue
+            e = tape.output.grad
+            if e is None:  # the loss did not depend on this output (e.g. an unused branch)
+                continue
+            signals = fb.signals(e.detach())
+            for h, s in zip(tape.points, signals, strict=True):
+                if h.numel() // h.shape[-1] != s.shape[0]:
+                    raise RuntimeError(
+                        f"a feedback point holds {h.numel() // h.shape[-1]} samples but the output holds "
+                        f"{s.shape[0]}: points and output must share their batch dimensions"
+                    )
+                points.append(h)
+                grads.append(s.reshape(h.shape).to(h.dtype))
+    if points:
+        torch.autograd.backward(points, grads)
+
+
+def make_projector(cfg: FeedbackConfig, d_err: int, dims: tuple[int, ...], seed: int) -> Projector:
+    """The projector of a direct kind: a digital random matrix, or the optical emulator."""
+    matrix_seed = cfg.projector.seed + 1_000_003 * seed
+    if cfg.kind == "optical":
+        from hardware.optical import OpticalProjector  # lazy: the emulator is optional for digital runs
+
+        return OpticalProjector.from_config(cfg, d_err, dims, matrix_seed)
+    return RandomProjector(d_err, dims, cfg.projector, matrix_seed)

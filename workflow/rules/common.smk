@@ -1,0 +1,76 @@
+# Shared pieces of the workflow: the profile's run matrix and the one generic training rule.
+# A domain's .smk adds its target rule (e.g. `rule vision`) and, if its runs need prepared inputs,
+# a function in DOMAIN_INPUTS (e.g. a tokenizer or preprocessed arrays).
+import sys
+from pathlib import Path
+
+PYTHON = sys.executable
+PROFILE = config["profile"]
+RESULTS = config.get("results", "results")
+REPORT = f"{RESULTS}/REPORT.md"
+DOMAINS = ("vision", "graphs", "recsys", "nerf", "nlp")
+if PROFILE not in config["profiles"]:
+    raise ValueError(f"unknown profile '{PROFILE}'; config/config.yaml defines {list(config['profiles'])}")
+DOMAIN_INPUTS = {}  # domain -> function(wildcards) -> list of files a run needs besides its config
+
+
+def domain_cfg(domain):
+    """The profile's section for a domain ({} when the profile does not run it)."""
+    return config["profiles"][PROFILE].get(domain) or {}
+
+
+def experiment_cfg(domain, exp):
+    return domain_cfg(domain)["experiments"][exp] or {}
+
+
+def runs(domain):
+    """Every final.json the profile asks of a domain."""
+    section = domain_cfg(domain)
+    return [
+        f"{RESULTS}/{domain}/{exp}/{method}/seed{seed}/final.json"
+        for exp, spec in section.get("experiments", {}).items()
+        for method in spec["methods"]
+        for seed in spec.get("seeds", section.get("seeds", [0]))
+    ]
+
+
+def run_overrides(wildcards):
+    """Profile-wide, then experiment-specific, then method-specific config overrides of one run."""
+    section = domain_cfg(wildcards.domain)
+    spec = experiment_cfg(wildcards.domain, wildcards.exp)
+    by_method = spec.get("method_overrides", {}).get(wildcards.method, [])
+    return " ".join([*section.get("overrides", []), *spec.get("overrides", []), *by_method])
+
+
+def code_inputs(wildcards):
+    """The code a run executes: a change to it re-runs the experiment (report-only code excluded)."""
+    files = [str(p) for p in Path(wildcards.domain).glob("*.py") if p.name != "report.py"]
+    core = ["config", "feedback", "projectors", "fa", "alignment", "run", "seeding", "metrics", "paths"]
+    return sorted(files) + [f"common/{name}.py" for name in core]
+
+
+wildcard_constraints:
+    domain="|".join(DOMAINS),
+    seed=r"\d+",
+    method=r"[a-z_]+",
+    exp=r"[A-Za-z0-9_\-]+",
+
+
+rule train:
+    """One run: python -m <domain>.train with the profile's overrides."""
+    input:
+        config="{domain}/configs/{exp}.yaml",
+        code=code_inputs,
+        extra=lambda w: DOMAIN_INPUTS.get(w.domain, lambda w: [])(w),
+    output:
+        f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/seed{{seed}}/final.json",
+    params:
+        overrides=run_overrides,
+        out=lambda w, output: str(Path(output[0]).parent),
+    threads: lambda w: domain_cfg(w.domain).get("threads", 1)
+    log:
+        f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/seed{{seed}}/train.log",
+    shell:
+        "{PYTHON} -m {wildcards.domain}.train --config {input.config} --out {params.out} "
+        "--profile {PROFILE} --threads {threads} feedback.kind={wildcards.method} seed={wildcards.seed} "
+        "{params.overrides} 2> >(tee {log} >&2)"
