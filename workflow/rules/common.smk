@@ -12,6 +12,7 @@ DOMAINS = ("vision", "graphs", "recsys", "nerf", "nlp")
 if PROFILE not in config["profiles"]:
     raise ValueError(f"unknown profile '{PROFILE}'; config/config.yaml defines {list(config['profiles'])}")
 DOMAIN_INPUTS = {}  # domain -> function(wildcards) -> list of files a run needs besides its config
+REPORT_INPUTS = []  # files besides the runs' final.json that the report reads (e.g. hardware sweeps)
 
 
 def domain_cfg(domain):

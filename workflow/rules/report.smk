@@ -4,6 +4,7 @@
 rule report:
     input:
         [run for domain in DOMAINS for run in runs(domain)],
+        REPORT_INPUTS,
         claims=[f"{d}/claims.yaml" for d in DOMAINS if Path(d, "claims.yaml").exists()],
         code=["common/report.py", "common/claims.py", "common/figures.py"],
         config="config/config.yaml",
