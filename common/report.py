@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import json
 import shutil
 from collections import defaultdict
@@ -126,9 +125,11 @@ def planned(sections: dict[str, Any], domain: str, experiment: str, method: str)
     return method in spec.get("methods", [])
 
 
-def domain_section(domain: str, profile: str, sections: dict, all_finals: list[dict], results: Path) -> str:
+def domain_section(
+    domain: str, profile: str, sections: dict, all_finals: list[dict], results: Path, claims_root: Path
+) -> str:
     """The report section of one domain (or of ``hardware``, whose claims cite other domains)."""
-    claims = load_claims(ROOT / domain / "claims.yaml")
+    claims = load_claims(claims_root / domain / "claims.yaml")
     section = sections.get(domain) or {}
     finals, run_dirs = collect(results, domain, profile)
     ctx = DomainContext(domain, profile, section, finals, dict(run_dirs), results / "figures", results)
@@ -149,12 +150,13 @@ def domain_section(domain: str, profile: str, sections: dict, all_finals: list[d
     if verdicts:
         parts.append(render_claims(verdicts))
     parts.append(render_figures(claims, ctx))
-    if importlib.util.find_spec(f"{domain}.report") is not None:
+    if (claims_root / domain / "report.py").exists():
         parts += importlib.import_module(f"{domain}.report").sections(ctx)
     return "\n".join(parts)
 
 
-def build(profile: str, results: Path, config_path: Path) -> Path:
+def build(profile: str, results: Path, config_path: Path, claims_root: Path = ROOT) -> Path:
+    """Write ``results/REPORT.md`` for ``profile``; ``claims_root`` holds the ``<domain>/claims.yaml`` files."""
     config = yaml.safe_load(config_path.read_text())
     if profile not in config["profiles"]:
         raise SystemExit(f"unknown profile '{profile}' (known: {', '.join(config['profiles'])})")
@@ -174,8 +176,8 @@ def build(profile: str, results: Path, config_path: Path) -> Path:
     ]
     all_finals = [f for domain in DOMAINS for f in collect(results, domain, profile)[0]]
     for domain in (*DOMAINS, "hardware"):
-        if (ROOT / domain / "claims.yaml").exists():
-            body.append(domain_section(domain, profile, sections, all_finals, results))
+        if (claims_root / domain / "claims.yaml").exists():
+            body.append(domain_section(domain, profile, sections, all_finals, results, claims_root))
     out = results / "REPORT.md"
     atomic_write_text(out, "\n".join(body))
     return out

@@ -183,7 +183,7 @@ class Run:
                 record = json.loads(line)
             except json.JSONDecodeError:  # a line cut by the interruption
                 continue
-            if record.get("step", 0) < unit:
+            if record.get("step", 0) <= unit:  # lines logged at or before the checkpointed unit
                 kept.append(line + "\n")
         atomic_write_text(path, "".join(kept))
 

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 PYTHON = sys.executable
+ROOT = Path(workflow.basedir)  # the repository; runs may write elsewhere (snakemake --directory DIR)
 PROFILE = config["profile"]
 RESULTS = config.get("results", "results")
 REPORT = f"{RESULTS}/REPORT.md"
@@ -45,9 +46,9 @@ def run_overrides(wildcards):
 
 def code_inputs(wildcards):
     """The code a run executes: a change to it re-runs the experiment (report-only code excluded)."""
-    files = [str(p) for p in Path(wildcards.domain).glob("*.py") if p.name != "report.py"]
+    files = [str(p) for p in (ROOT / wildcards.domain).glob("*.py") if p.name != "report.py"]
     core = ["config", "feedback", "projectors", "fa", "alignment", "run", "seeding", "metrics", "paths"]
-    return sorted(files) + [f"common/{name}.py" for name in core]
+    return sorted(files) + [str(ROOT / "common" / f"{name}.py") for name in core]
 
 
 wildcard_constraints:
@@ -60,7 +61,7 @@ wildcard_constraints:
 rule train:
     """One run: python -m <domain>.train with the profile's overrides."""
     input:
-        config="{domain}/configs/{exp}.yaml",
+        config=str(ROOT / "{domain}" / "configs" / "{exp}.yaml"),
         code=code_inputs,
         extra=lambda w: DOMAIN_INPUTS.get(w.domain, lambda w: [])(w),
     output:
@@ -72,6 +73,6 @@ rule train:
     log:
         f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/seed{{seed}}/train.log",
     shell:
-        "{PYTHON} -m {wildcards.domain}.train --config {input.config} --out {params.out} "
+        "PYTHONPATH={ROOT} {PYTHON} -m {wildcards.domain}.train --config {input.config} --out {params.out} "
         "--profile {PROFILE} --threads {threads} feedback.kind={wildcards.method} seed={wildcards.seed} "
         "{params.overrides} 2> >(tee {log} >&2)"

@@ -5,10 +5,10 @@ rule report:
     input:
         [run for domain in DOMAINS for run in runs(domain)],
         REPORT_INPUTS,
-        claims=[f"{d}/claims.yaml" for d in DOMAINS if Path(d, "claims.yaml").exists()],
-        code=["common/report.py", "common/claims.py", "common/figures.py"],
-        config="config/config.yaml",
+        claims=[str(p) for p in sorted(ROOT.glob("*/claims.yaml"))],
+        code=[str(ROOT / "common" / f"{name}.py") for name in ("report", "claims", "figures")],
+        config=str(ROOT / "config" / "config.yaml"),
     output:
         REPORT,
     shell:
-        "{PYTHON} -m common.report --profile {PROFILE} --results {RESULTS}"
+        "PYTHONPATH={ROOT} {PYTHON} -m common.report --profile {PROFILE} --results {RESULTS} --config {input.config}"
