@@ -15,7 +15,9 @@ $(BIN)/activate: requirements.lock
 	touch $(BIN)/activate
 
 reproduce: $(BIN)/activate  ## run the whole pipeline on PROFILE (default) and write results/REPORT.md
-	$(BIN)/snakemake --cores $(CORES) --config profile=$(PROFILE) --rerun-incomplete --keep-going
+	@$(BIN)/snakemake --cores $(CORES) --config profile=$(PROFILE) --rerun-incomplete --keep-going \
+	  || { $(BIN)/python -m common.report --profile $(PROFILE); \
+	       echo "Some runs failed (see the log above); results/REPORT.md marks what is missing."; exit 1; }
 	@echo "Report: results/REPORT.md"
 
 test: $(BIN)/activate  ## lint + the full test suite

@@ -40,6 +40,8 @@ class TrainConfig:
     momentum: float = 0.9
     """SGD only."""
     weight_decay: float = 0.0
+    schedule: Literal["constant", "cosine"] = "cosine"
+    """Learning rate over epochs: constant, or cosine annealing to zero at the last epoch."""
     align_batch: int = 1000
     """Training examples on which alignment is measured (when feedback.align_every > 0)."""
 

@@ -5,6 +5,7 @@ python -m vision.train --config vision/configs/mlp800_mnist.yaml --out results/x
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -28,6 +29,13 @@ def make_optimizer(cfg: VisionConfig, model: torch.nn.Module) -> torch.optim.Opt
             params, lr=cfg.train.lr, momentum=cfg.train.momentum, weight_decay=cfg.train.weight_decay
         )
     return torch.optim.Adam(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+
+
+def lr_factor(cfg: VisionConfig, epoch: int) -> float:
+    """Multiplier of the base learning rate during ``epoch`` (0-based)."""
+    if cfg.train.schedule == "constant":
+        return 1.0
+    return 0.5 * (1 + math.cos(math.pi * epoch / cfg.train.epochs))
 
 
 def train_epoch(model: MLP, opt: torch.optim.Optimizer, x: Tensor, y: Tensor, batch: int, epoch_seed: int) -> float:
@@ -68,9 +76,10 @@ def main(argv: list[str] | None = None) -> dict:
     x_test, y_test = load_split(Path(cfg.data.root), "test", cfg.data.test_limit)
     model = MLP(cfg.model.hidden, cfg.model.activation, cfg.feedback, seed=cfg.seed)
     opt = make_optimizer(cfg, model)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: lr_factor(cfg, epoch))
     align_x, align_y = x_train[: cfg.train.align_batch], y_train[: cfg.train.align_batch]
 
-    start = run.resume(model=model, optimizer=opt)
+    start = run.resume(model=model, optimizer=opt, scheduler=sched)
     metrics: dict[str, float] = {}
     for epoch in run.units(start, cfg.train.epochs, "epoch"):
         train_loss = train_epoch(model, opt, x_train, y_train, cfg.train.batch_size, cfg.seed * 10_000 + epoch)
@@ -81,7 +90,8 @@ def main(argv: list[str] | None = None) -> dict:
                 model.fb, model.parameters(), lambda: F.cross_entropy(model(align_x), align_y), seed=epoch
             )
         run.log(epoch + 1, metrics)
-        run.checkpoint(epoch + 1, model=model, optimizer=opt)
+        sched.step()
+        run.checkpoint(epoch + 1, model=model, optimizer=opt, scheduler=sched)
     if not metrics:  # resumed after the last epoch: evaluate the restored model
         metrics = test(model, x_test, y_test)
     final = {k: metrics[k] for k in ("test/err", "test/acc", "test/loss")}
