@@ -31,12 +31,14 @@ samples as the output.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.graph import GradientEdge, get_gradient_edge
 
 from common.projectors import Projector, ProjectorConfig, RandomProjector
 
@@ -63,10 +65,26 @@ class FeedbackConfig:
 
 @dataclass
 class _Tape:
-    """What one forward pass recorded: the point tensors (with their graphs) and the output."""
+    """What one forward pass recorded: the point tensors (with their graphs), the output, and the error
+    ``e = dL/dy`` once the loss's backward has passed the output."""
 
     points: list[Tensor] = field(default_factory=list)
     output: Tensor | None = None
+    error: Tensor | None = None
+
+    def watch(self, y: Tensor) -> None:
+        """Make the backward leave ``e = dL/dy`` in ``self.error``, without copying it."""
+
+        tape = weakref.ref(self)  # a strong reference would close the cycle tape → y → grad_fn → hook → tape
+
+        def keep(grad: Tensor | None) -> None:
+            if (alive := tape()) is not None:
+                alive.error = grad
+
+        if y.grad_fn is None:  # a leaf (e.g. the cut last point made to require grad): autograd puts e in y.grad
+            y.register_post_accumulate_grad_hook(lambda leaf: keep(leaf.grad))
+        else:  # the hook receives autograd's own tensor; retain_grad() would store a copy of it
+            y.register_hook(keep)
 
 
 class Feedback(nn.Module):
@@ -121,7 +139,7 @@ class Feedback(nn.Module):
                     f"a forward pass met {len(self._current.points)} feedback points, expected {len(self.dims)}"
                 )
             if y.requires_grad:
-                y.retain_grad()
+                self._current.watch(y)
             self._current.output = y
             self._tapes.append(self._current)
         self._current = _Tape()
@@ -170,26 +188,48 @@ def backward(loss: Tensor, *feedbacks: Feedback) -> None:
     3. ONE ``torch.autograd.backward`` over the points of all networks: local weight gradients only.
     """
     loss.backward()
-    points: list[Tensor] = []
-    grads: list[Tensor] = []
+    edges, signals = _collect_signals(feedbacks)
+    if edges:
+        torch.autograd.backward(edges, signals)
+
+
+def _collect_signals(feedbacks: tuple[Feedback, ...]) -> tuple[list[GradientEdge], list[Tensor]]:
+    """The graph edge of every recorded point and the signal it receives; the tapes are dropped on return.
+
+    Autograd gets the points' edges rather than the point tensors: with no Python reference left to an
+    activation, autograd frees it as soon as its layer's gradient is done, as in BP. (Holding the points
+    would keep every activation alive until the end of the backward.)
+    """
+    edges: list[GradientEdge] = []
+    signals: list[Tensor] = []
     for fb in feedbacks:
         for tape in fb.take_tapes():
-            if fb.kind not in DIRECT_KINDS or tape.output is None:
+            if fb.kind not in DIRECT_KINDS or tape.error is None:  # no error: the loss ignored this output
                 continue
-            e = tape.output.grad
-            if e is None:  # the loss did not depend on this output (e.g. an unused branch)
-                continue
-            signals = fb.signals(e.detach())
-            for h, s in zip(tape.points, signals, strict=True):
-                if h.numel() // h.shape[-1] != s.shape[0]:
-                    raise RuntimeError(
-                        f"a feedback point holds {h.numel() // h.shape[-1]} samples but the output holds "
-                        f"{s.shape[0]}: points and output must share their batch dimensions"
-                    )
-                points.append(h)
-                grads.append(s.reshape(h.shape).to(h.dtype))
-    if points:
-        torch.autograd.backward(points, grads)
+            signals += _point_signals(fb, tape)
+            edges += [get_gradient_edge(h) for h in tape.points]
+    return edges, signals
+
+
+def _point_signals(fb: Feedback, tape: _Tape) -> list[Tensor]:
+    """Each point's block of the ONE projection of ``e``, in the point's dtype and shape.
+
+    Under the shared layout every point of one width reads the same columns: such points share one tensor,
+    cast to their dtype and made contiguous once (a narrower slice is strided), not once per point.
+    """
+    ready: dict[tuple[int, int, torch.dtype], Tensor] = {}
+    grads = []
+    for h, s in zip(tape.points, fb.signals(tape.error), strict=True):  # s: (N, d_l), a view of the projection
+        if h.numel() // h.shape[-1] != s.shape[0]:
+            raise RuntimeError(
+                f"a feedback point holds {h.numel() // h.shape[-1]} samples but the output holds "
+                f"{s.shape[0]}: points and output must share their batch dimensions"
+            )
+        key = (s.data_ptr(), s.shape[1], h.dtype)  # which columns, in which dtype
+        if key not in ready:
+            ready[key] = s.to(h.dtype).contiguous()  # no copy when s is already both
+        grads.append(ready[key].view(h.shape))
+    return grads
 
 
 def make_projector(cfg: FeedbackConfig, d_err: int, dims: tuple[int, ...], seed: int) -> Projector:

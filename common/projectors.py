@@ -73,4 +73,6 @@ class RandomProjector(Projector):
         self.register_buffer("B", matrix * (cfg.scale / math.sqrt(width)))
 
     def forward(self, e: Tensor) -> Tensor:  # (N, d_err) -> (N, width)
+        # Under bf16 autocast e arrives in bf16. Casting B (d_err × width) on each call is a few microseconds,
+        # negligible next to the (N × width) product, so no cached copy of B is kept (it could go stale).
         return e @ self.B.to(e.dtype)

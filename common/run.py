@@ -136,8 +136,11 @@ class Run:
         os.replace(tmp, self.out / CHECKPOINT)
 
     def units(self, start: int, total: int, unit: str) -> Iterator[int]:
-        """Iterate ``start..total-1`` with a progress bar, leaving early if ``--stop-after`` says so."""
-        bar = progress(
+        """Iterate ``start..total-1`` with a progress bar, leaving early if ``--stop-after`` says so.
+
+        While iterating, the bar is ``run.bar`` (e.g. ``run.bar.set_postfix(psnr=...)``).
+        """
+        self.bar = bar = progress(
             range(start, total),
             desc=f"{self.domain}/{self.experiment}/{self.method}",
             unit=unit,

@@ -1,0 +1,113 @@
+"""Train a graph network on a Planetoid graph (node classification or GAE link prediction) with one feedback method.
+
+python -m graphs.train --config graphs/configs/gcn_cora.yaml --out results/x feedback.kind=dfa
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from common.alignment import measure_alignment
+from common.config import ConfigError, load_config
+from common.metrics import BestTracker
+from common.run import Run, parse_args
+from graphs.config import GraphsConfig, TrainConfig
+from graphs.data import load_graph, split_edges, stratified_split
+from graphs.models import MODELS
+from graphs.tasks import LinkPrediction, NodeClassification
+
+KINDS = ("bp", "dfa", "shallow", "optical")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("graphs: train.device=cuda but no CUDA device is available")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def make_task(cfg: GraphsConfig, device: torch.device) -> NodeClassification | LinkPrediction:
+    """Load the graph, draw the split (on the CPU, from the run seed) and build the task on ``device``."""
+    data = load_graph(cfg.data)
+    if cfg.task == "link":
+        if cfg.model.out_channels <= 0:
+            raise ConfigError("'model.out_channels' must be the embedding size (> 0) for task=link")
+        gen = torch.Generator().manual_seed(cfg.seed)
+        edges = split_edges(data.edge_index, data.num_nodes, cfg.data.val_edges, cfg.data.test_edges, gen)
+        return LinkPrediction(data, edges, cfg.model.out_channels, device)
+    if cfg.model.out_channels:
+        raise ConfigError("'model.out_channels' must be 0 for task=node (the output is one logit per class)")
+    if cfg.data.split == "random":
+        masks = stratified_split(data.y, cfg.data.folds, cfg.seed)
+    else:
+        masks = (data.train_mask, data.val_mask, data.test_mask)
+    return NodeClassification(data, masks, log_probs=cfg.model.error_at == "log_probs", device=device)
+
+
+def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """Adam; weight decay on every parameter, or on the first layer only (``train.decay=first``)."""
+    if cfg.decay == "all":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if not hasattr(model, "conv1"):
+        raise ConfigError(f"'train.decay=first' needs a two-layer model, not {type(model).__name__}")
+    first = list(model.conv1.parameters())
+    rest = [p for p in model.parameters() if all(p is not q for q in first)]
+    groups = [{"params": first, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.Adam(groups, lr=cfg.lr)
+
+
+def train(model: nn.Module, opt: torch.optim.Optimizer, task: NodeClassification | LinkPrediction) -> float:
+    """One full-batch step; returns the training loss."""
+    model.train()
+    opt.zero_grad(set_to_none=True)
+    loss = task.loss(model)
+    model.fb.backward(loss)
+    opt.step()
+    return loss.item()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv, __doc__.splitlines()[0])
+    cfg = load_config(GraphsConfig, args.config, args.overrides)
+    if cfg.feedback.kind not in KINDS:
+        raise ConfigError(f"'feedback.kind' must be one of {list(KINDS)} for graphs, got {cfg.feedback.kind!r}")
+    if cfg.model.name not in MODELS:
+        raise ConfigError(f"'model.name' must be one of {sorted(MODELS)}, got {cfg.model.name!r}")
+    run = Run(args, cfg, domain="graphs")
+
+    device = pick_device(cfg.train.device)
+    task = make_task(cfg, device)
+    model = MODELS[cfg.model.name](task.d_in, task.d_out, cfg.model, cfg.feedback, seed=cfg.seed).to(device)
+    opt = make_optimizer(cfg.train, model)
+    best = BestTracker()
+    align = cfg.feedback.align_every and model.fb.projector is not None
+
+    start = run.resume(model=model, optimizer=opt, best=best)
+    for epoch in run.units(start, cfg.train.epochs, "epoch"):
+        metrics = {"train/loss": train(model, opt, task), **task.evaluate(model)}
+        if align and epoch % cfg.feedback.align_every == 0:
+            model.train()
+            metrics |= measure_alignment(model.fb, model.parameters(), lambda: task.loss(model), seed=epoch)
+        best.update(metrics[task.select] if cfg.train.select == "best_val" else epoch, epoch + 1, metrics)
+        run.log(epoch + 1, metrics)
+        stopping = args.stop_after is not None and epoch + 1 - start >= args.stop_after
+        if (epoch + 1) % cfg.train.checkpoint_every == 0 or epoch + 1 == cfg.train.epochs or stopping:
+            run.checkpoint(epoch + 1, model=model, optimizer=opt, best=best)
+
+    if cfg.tsne.enabled and cfg.seed in cfg.tsne.seeds:
+        from graphs.tsne import tsne_figure  # lazy: matplotlib and sklearn add ~1 s to every start-up
+
+        hidden, labels = task.hidden(model)
+        title = f"{cfg.model.name} on {cfg.data.name}, {cfg.feedback.kind}: hidden activations (t-SNE)"
+        tsne_figure(hidden, labels, cfg.tsne, cfg.seed, title, run.out / "tsne.png")
+    final = {key: best.metrics[key] for key in task.reported}
+    budget = {"epochs": cfg.train.epochs, "selection": cfg.train.select}
+    split = "random stratified folds" if cfg.data.split == "random" and cfg.task == "node" else cfg.data.split
+    if cfg.task == "link":
+        split = f"{1 - cfg.data.val_edges - cfg.data.test_edges:.0%}/{cfg.data.val_edges:.0%}/{cfg.data.test_edges:.0%}"
+    data = f"Planetoid {cfg.data.name} (shipped), {split} split"
+    return run.finish(final, budget=budget, data=data, selected_epoch=best.step)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Configuration of the NeRF domain (Table 1): scene, network, ray sampling, training and evaluation.
+
+Defaults follow the authors' DFA code (lightonai/dfa-scales-to-modern-deep-learning, itself built on
+krrish94/nerf-pytorch) where it is explicit, and the original NeRF release (bmild/nerf) elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from common.feedback import FeedbackConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which scene is read, and how."""
+
+    format: Literal["blender", "npz", "llff"] = "blender"
+    """``blender``: transforms_{train,val,test}.json + RGBA PNGs (NeRF-Synthetic); ``npz``: the tiny-NeRF
+    layout (images, poses, focal[, split]); ``llff``: poses_bounds.npy + images/ (LLFF-Real)."""
+    root: str = "data/nerf/lego_200"
+    """The scene folder (blender, llff) or the .npz file; relative to the repository unless absolute."""
+    downscale: int = 1
+    """Integer factor of area averaging applied to the images at load time (the focal length follows)."""
+    near: float = 2.0
+    """Near bound of the rays (blender, npz: the NeRF-Synthetic value). LLFF takes its bounds from the file."""
+    far: float = 6.0
+    """Far bound of the rays (blender, npz). LLFF takes its bounds from the file."""
+    white_background: bool = True
+    """Composite RGBA images on white and render on white (blender). The npz images are already on black."""
+    train_views: int = 0
+    """Train on the first N training views only (0: all); for smoke runs."""
+    llff_hold: int = 8
+    """LLFF: every N-th image (0, N, 2N, ...) is a test view, the rest train (the NeRF convention)."""
+    llff_factor: int = 8
+    """LLFF: read ``images_<factor>/`` if present, else ``images/`` area-downscaled by this factor."""
+    ndc: bool = False
+    """Shoot rays in normalized device coordinates (forward-facing LLFF scenes; near plane at 1)."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The NeRF MLP (same shape for the coarse and the fine network)."""
+
+    depth: int = 8
+    """Hidden layers of the position trunk, each Linear → ReLU → feedback point."""
+    width: int = 256
+    """Width of the trunk; the view-dependent layer has width // 2."""
+    skips: tuple[int, ...] = (4,)
+    """Trunk layers after which the encoded position is concatenated again (0-based; NeRF: after the 5th)."""
+    xyz_freqs: int = 10
+    """Positional-encoding frequencies of the position (L = 10: 3 + 6·10 = 63 inputs)."""
+    dir_freqs: int = 4
+    """Positional-encoding frequencies of the viewing direction (L = 4: 3 + 6·4 = 27 inputs)."""
+    feature_relu: bool = True
+    """ReLU (and a feedback point) after the feature layer that feeds the view branch, as in the authors'
+    DFA model; the original NeRF code leaves that layer linear."""
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Samples along each ray and how the renderer treats them."""
+
+    coarse: int = 64
+    """Stratified samples per ray for the coarse network."""
+    fine: int = 128
+    """Importance samples per ray added for the fine network (0: no fine network)."""
+    perturb: bool = True
+    """Jitter the stratified samples during training (evaluation is always deterministic)."""
+    lindisp: bool = False
+    """Space the stratified samples linearly in disparity rather than depth."""
+    raw_noise_std: float = 0.0
+    """Gaussian noise added to the raw density during training (the NeRF release uses 1.0 for LLFF)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation (Adam on the coarse and fine networks together)."""
+
+    iters: int = 500_000
+    """Training steps (the authors' configs: 500k)."""
+    rays: int = 1024
+    """Rays per step."""
+    batching: Literal["all", "image"] = "all"
+    """``all``: each ray from a random training view; ``image``: all rays of a step from one random view
+    (the authors' loop)."""
+    lr: float = 5e-4
+    """Adam learning rate (NeRF's 5e-4 for BP; the authors use 1e-4 for DFA, set per method in the YAML)."""
+    lr_decay_steps: int = 500_000
+    """The learning rate is lr × lr_decay_rate^(step / lr_decay_steps) (the authors: 500 × 1000 steps)."""
+    lr_decay_rate: float = 0.1
+    precrop_iters: int = 0
+    """Sample only the central crop of each view during the first N steps (0: never)."""
+    precrop_frac: float = 0.5
+    """Side of that crop, as a fraction of the image side."""
+    amp: Literal["none", "bf16"] = "none"
+    """Run the networks under bfloat16 autocast (GPU speed); the renderer stays in float32."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """``auto``: CUDA when available."""
+    log_every: int = 100
+    """Log training loss, PSNR and iterations/s every N steps."""
+    checkpoint_every: int = 1000
+    """Save a resumable checkpoint every N steps (and at the end, and before --stop-after leaves)."""
+    max_minutes: float = 0.0
+    """Stop training after this much training time, then evaluate (0: off). For time-budget targets
+    only: the number of steps then depends on the machine, so final.json is no longer seed-determined."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Held-out evaluation and the pictures a run saves."""
+
+    test_stride: int = 1
+    """Evaluate every N-th test view (1: all of them, as the NeRF paper)."""
+    every: int = 0
+    """Render ``monitor_views`` test views every N steps for the learning curve (0: only at the end)."""
+    monitor_views: int = 1
+    """Test views of the learning curve (``monitor/psnr`` in metrics.jsonl)."""
+    chunk: int = 16384
+    """Rays per forward pass when rendering whole images."""
+    render_views: int = 4
+    """Save PNG renders, ground truth and depth maps of the first N evaluated test views."""
+    turntable_frames: int = 40
+    """Frames of the turntable GIF of novel views (0: none)."""
+    turntable_downscale: int = 1
+    """Render the turntable at 1/N of the image resolution."""
+
+
+@dataclass(frozen=True)
+class NerfConfig:
+    """One NeRF run."""
+
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)

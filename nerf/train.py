@@ -1,0 +1,232 @@
+"""Train NeRF on one scene with one feedback method, then render and score the held-out views (Table 1).
+
+python -m nerf.train --config nerf/configs/nerf4x128_lego100.yaml --out results/x feedback.kind=dfa
+
+The run folder gets metrics.jsonl (training loss and PSNR, learning rate, iterations/s, learning-curve
+PSNR, DFA/BP alignment), final.json (test PSNR and SSIM), renders/ (test views, ground truth and depth
+maps as PNG) and turntable.gif (novel views: colour | depth).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from common.alignment import measure_alignment
+from common.config import load_config
+from common.feedback import backward
+from common.run import Run, parse_args, progress
+from nerf.config import NerfConfig, TrainConfig
+from nerf.data import Scene, load_scene
+from nerf.images import depth_to_uint8, save_gif, save_png, to_uint8
+from nerf.metrics import mse_to_psnr, psnr, ssim
+from nerf.models import NeRF
+from nerf.render import RenderOut, render_rays
+
+KINDS = ("bp", "dfa", "shallow", "optical")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("nerf: train.device=cuda but no CUDA device is available")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def make_networks(cfg: NerfConfig, device: torch.device) -> list[NeRF]:
+    """The coarse network and, when fine samples are asked for, the fine one (each with its own B)."""
+    count = 2 if cfg.sampling.fine else 1
+    return [NeRF(cfg.model, cfg.feedback, seed=2 * cfg.seed + i).to(device) for i in range(count)]
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """lr × rate^(step / decay_steps): the authors' continuous exponential decay."""
+    return cfg.lr * cfg.lr_decay_rate ** (step / cfg.lr_decay_steps)
+
+
+def sample_pixels(cfg: TrainConfig, step: int, n_views: int, height: int, width: int, device) -> Tensor:
+    """Indices of ``cfg.rays`` training rays in (view, row, column) order: (R,)."""
+    n = cfg.rays
+    if cfg.batching == "image":
+        views = torch.randint(n_views, (1,), device=device).expand(n)
+    else:
+        views = torch.randint(n_views, (n,), device=device)
+    top, bottom, left, right = 0, height, 0, width
+    if step < cfg.precrop_iters:  # the centre only, so that early steps do not collapse to the background
+        dh, dw = max(1, int(height * cfg.precrop_frac / 2)), max(1, int(width * cfg.precrop_frac / 2))
+        top, bottom, left, right = height // 2 - dh, height // 2 + dh, width // 2 - dw, width // 2 + dw
+    rows = torch.randint(top, bottom, (n,), device=device)
+    cols = torch.randint(left, right, (n,), device=device)
+    return (views * height + rows) * width + cols
+
+
+def autocast(cfg: NerfConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    if cfg.train.amp == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def render(nets: list[NeRF], rays, scene: Scene, cfg: NerfConfig, train: bool) -> tuple[RenderOut, RenderOut | None]:
+    fine = nets[1] if len(nets) > 1 else None
+    return render_rays(nets[0], fine, rays, scene.near, scene.far, cfg.sampling, scene.background, train)
+
+
+def train_step(nets: list[NeRF], opt, rays, target: Tensor, scene: Scene, cfg: NerfConfig, device) -> Tensor:
+    """One step on a batch of rays; returns the MSE of the final (fine, else coarse) colours, detached."""
+    for net in nets:
+        net.train()
+    with autocast(cfg, device):
+        coarse, fine = render(nets, rays, scene, cfg, train=True)
+    loss = F.mse_loss(coarse.rgb, target)
+    if fine is not None:
+        loss = loss + F.mse_loss(fine.rgb, target)
+    opt.zero_grad(set_to_none=True)
+    backward(loss, *(net.fb for net in nets))
+    opt.step()
+    return F.mse_loss((fine or coarse).rgb.detach(), target)
+
+
+@torch.no_grad()
+def render_view(nets: list[NeRF], rays, scene: Scene, cfg: NerfConfig, device) -> tuple[RenderOut, RenderOut]:
+    """Render all rays of one view in chunks of ``eval.chunk``: (final, coarse) outputs, on the CPU."""
+    for net in nets:
+        net.eval()
+    finals, coarses = [], []
+    for start in range(0, len(rays), cfg.eval.chunk):
+        with autocast(cfg, device):
+            coarse, fine = render(nets, rays[start : start + cfg.eval.chunk].to(device), scene, cfg, train=False)
+        coarses.append(coarse)
+        finals.append(fine or coarse)
+
+    def cat(outs: list[RenderOut]) -> RenderOut:
+        return RenderOut(
+            *(torch.cat([getattr(o, k).float().cpu() for o in outs]) for k in ("rgb", "depth", "acc")),
+            weights=torch.empty(0),
+        )
+
+    return cat(finals), cat(coarses)
+
+
+@torch.no_grad()
+def test(nets: list[NeRF], scene: Scene, cfg: NerfConfig, device, views: list[int], out: Path | None) -> dict:
+    """PSNR and SSIM of the rendered test ``views``; with ``out``, also save renders and depth maps."""
+    h, w = scene.height, scene.width
+    scores: dict[str, list[float]] = {"test/psnr": [], "test/ssim": [], "test/psnr_coarse": []}
+    for k, index in enumerate(progress(views, desc="nerf: test views", unit="view", leave=False)):
+        final, coarse = render_view(nets, scene.rays("test", index), scene, cfg, device)
+        image, truth = final.rgb.view(h, w, 3), scene.images["test"][index]
+        scores["test/psnr"].append(psnr(image, truth))
+        scores["test/psnr_coarse"].append(psnr(coarse.rgb.view(h, w, 3), truth))
+        if out is not None:
+            scores["test/ssim"].append(ssim(image, truth))
+            if k < cfg.eval.render_views:
+                save_png(to_uint8(image), out / "renders" / f"test_{index:03d}.png")
+                save_png(to_uint8(truth), out / "renders" / f"gt_{index:03d}.png")
+                depth = depth_to_uint8(final.depth.view(h, w), final.acc.view(h, w), scene.near, scene.far)
+                save_png(depth, out / "renders" / f"depth_{index:03d}.png")
+    return {key: float(np.mean(values)) for key, values in scores.items() if values}
+
+
+@torch.no_grad()
+def turntable(nets: list[NeRF], scene: Scene, cfg: NerfConfig, device, path: Path) -> None:
+    """A GIF of novel views around the scene, colour beside depth."""
+    factor = cfg.eval.turntable_downscale
+    h, w = scene.height // factor, scene.width // factor
+    frames = []
+    for c2w in progress(scene.turntable(cfg.eval.turntable_frames), desc="nerf: turntable", unit="frame", leave=False):
+        final, _ = render_view(nets, scene.camera_rays(c2w[None], factor), scene, cfg, device)
+        depth = depth_to_uint8(final.depth.view(h, w), final.acc.view(h, w), scene.near, scene.far)
+        frames.append(np.concatenate([to_uint8(final.rgb.view(h, w, 3)), depth], axis=1))
+    save_gif(frames, path)
+
+
+def alignment(net: NeRF, rays, target: Tensor, scene: Scene, cfg: NerfConfig, seed: int) -> dict[str, float]:
+    """DFA/BP alignment at the coarse network's feedback points, on its own loss term for one batch."""
+
+    def loss() -> Tensor:
+        coarse, _ = render_rays(net, None, rays, scene.near, scene.far, cfg.sampling, scene.background, train=True)
+        return F.mse_loss(coarse.rgb, target)
+
+    return measure_alignment(net.fb, net.parameters(), loss, seed=seed)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv, __doc__.splitlines()[0])
+    cfg = load_config(NerfConfig, args.config, args.overrides)
+    if cfg.feedback.kind not in KINDS:
+        raise SystemExit(f"nerf: feedback.kind must be one of {KINDS}, got {cfg.feedback.kind!r}")
+    run = Run(args, cfg, domain="nerf")
+    device = pick_device(cfg.train.device)
+
+    scene = load_scene(cfg.data)
+    train_rays = scene.rays("train").to(device)  # (V·H·W) rays
+    train_rgb = scene.images["train"].reshape(-1, 3).to(device)
+    n_views = len(scene.images["train"])
+    test_views = list(range(0, len(scene.images["test"]), cfg.eval.test_stride))
+    nets = make_networks(cfg, device)
+    params = [p for net in nets for p in net.parameters()]
+    opt = torch.optim.Adam(params, lr=cfg.train.lr, fused=device.type == "cuda")
+
+    named = dict(zip(("coarse", "fine"), nets, strict=False))
+    start = run.resume(**named, optimizer=opt)
+    stop_at = start + args.stop_after if args.stop_after is not None else None
+    running, window_start, tick, trained = torch.zeros((), device=device), start, time.perf_counter(), start
+    for step in run.units(start, cfg.train.iters, "step"):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg.train, step)
+        index = sample_pixels(cfg.train, step, n_views, scene.height, scene.width, device)
+        batch, target = train_rays[index], train_rgb[index]
+        running += train_step(nets, opt, batch, target, scene, cfg, device)
+        done = trained = step + 1
+        metrics: dict[str, float] = {}
+        if done % cfg.train.log_every == 0 or done == cfg.train.iters:
+            train_psnr = mse_to_psnr(running / (done - window_start))  # waits for the device's queued steps
+            seconds = time.perf_counter() - tick
+            metrics |= {
+                "train/psnr": train_psnr,
+                "lr": learning_rate(cfg.train, step),
+                "its": (done - window_start) / seconds,
+            }
+            run.bar.set_postfix(psnr=f"{train_psnr:.2f}")
+            running.zero_()
+            window_start, tick = done, time.perf_counter()
+        paused = time.perf_counter()
+        if cfg.eval.every and done % cfg.eval.every == 0:
+            monitor = test(nets, scene, cfg, device, test_views[: cfg.eval.monitor_views], out=None)
+            metrics["monitor/psnr"] = monitor["test/psnr"]
+        if cfg.feedback.align_every and nets[0].fb.projector is not None and done % cfg.feedback.align_every == 0:
+            metrics |= alignment(nets[0], batch, target, scene, cfg, seed=done)
+        tick += time.perf_counter() - paused  # evaluations are not training time: `its` counts steps per second
+        if metrics:
+            run.log(done, metrics)
+        out_of_time = cfg.train.max_minutes > 0 and run.elapsed >= 60 * cfg.train.max_minutes
+        if done % cfg.train.checkpoint_every == 0 or done in (cfg.train.iters, stop_at) or out_of_time:
+            run.checkpoint(done, **named, optimizer=opt)
+        if out_of_time:
+            break
+
+    final = test(nets, scene, cfg, device, test_views, run.out)
+    if cfg.eval.turntable_frames:
+        turntable(nets, scene, cfg, device, run.out / "turntable.gif")
+    budget = {
+        "iters": cfg.train.iters,
+        "rays_per_step": cfg.train.rays,
+        "samples": [cfg.sampling.coarse, cfg.sampling.fine],
+        "network": f"{cfg.model.depth}x{cfg.model.width}",
+        "resolution": f"{scene.width}x{scene.height}",
+        "test_views": len(test_views),
+    }
+    if cfg.train.max_minutes:
+        budget |= {"max_minutes": cfg.train.max_minutes, "iters_done": trained}
+    return run.finish(
+        {k: final[k] for k in ("test/psnr", "test/ssim", "test/psnr_coarse")}, budget=budget, data=scene.describe()
+    )
+
+
+if __name__ == "__main__":
+    main()

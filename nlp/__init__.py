@@ -1,0 +1,1 @@
+"""NLP: a causal Transformer language model on WikiText, trained with BP, DFA (macro or micro) or shallow."""

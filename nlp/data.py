@@ -1,0 +1,243 @@
+"""WikiText for language modelling: a byte-level BPE learned on the training split, token arrays cached.
+
+    python -m nlp.data data.corpus=wikitext2 data.vocab_size=4096     # prepare once (the pipeline's rule)
+
+:func:`prepare` learns the tokenizer (HuggingFace ``tokenizers``: byte-level BPE, so no token is ever
+unknown; optionally lowercased, as the authors' torchtext field did) on ``wiki.train.tokens``, saves it
+as ``tokenizer.json``, encodes the three splits line by line into ``.npy`` arrays and writes
+``meta.json`` last. Each corpus × BPE setting has its own folder under ``data.cache``; it is reused as
+long as ``meta.json`` matches the settings and the source files (name and size), and rebuilt otherwise.
+
+:class:`Chunks` cuts a split into non-overlapping ``seq_len``-token chunks, the model's unit of context.
+Training batches draw chunks in a seeded order that is reshuffled every epoch, so the data position is
+the step number alone (what a resumed run needs). The authors instead fed 64 contiguous streams in order
+(PyTorch's ``batchify``); the chunks and their length are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tokenizers
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from torch import Tensor
+
+from common.paths import ROOT, require_file
+from common.run import atomic_write_text
+from nlp.config import DataConfig
+
+SPLITS = ("train", "valid", "test")
+CACHE_FORMAT = 1  # bump when the cached files change meaning
+ENCODE_BATCH = 10_000  # lines per call to the (multi-threaded) encoder
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A WikiText release: its name, where it usually lives and how to obtain it."""
+
+    name: str
+    default_root: str
+    how_to_get: str
+
+
+CORPORA = {
+    "wikitext2": Corpus(
+        "WikiText-2",
+        "data/wikitext2/wikitext-2",
+        "it ships with the repository in data/wikitext2/wikitext-2 (see data/wikitext2/README.txt)",
+    ),
+    "wikitext103": Corpus(
+        "WikiText-103",
+        "data/wikitext-103",
+        "download wikitext-103-v1.zip (Merity et al. 2016, 'WikiText-103 word level', e.g. from "
+        "https://wikitext.smerity.com/wikitext-103-v1.zip), unzip it and place wiki.train.tokens, "
+        "wiki.valid.tokens and wiki.test.tokens in data/wikitext-103/, or point data.root at their folder",
+    ),
+}
+
+
+# -- where things are ---------------------------------------------------------------------------------
+def source_files(cfg: DataConfig) -> dict[str, Path]:
+    """The raw ``wiki.{split}.tokens`` files of the configured corpus."""
+    root = Path(cfg.root or CORPORA[cfg.corpus].default_root)
+    root = root if root.is_absolute() else ROOT / root
+    return {split: root / f"wiki.{split}.tokens" for split in SPLITS}
+
+
+def cache_dir(cfg: DataConfig) -> Path:
+    """The folder of one corpus × BPE setting, e.g. ``data/cache/nlp/wikitext2_bpe4096_lower``."""
+    cache = Path(cfg.cache)
+    cache = cache if cache.is_absolute() else ROOT / cache
+    return cache / f"{cfg.corpus}_bpe{cfg.vocab_size}_{'lower' if cfg.lowercase else 'cased'}"
+
+
+# -- tokenizer --------------------------------------------------------------------------------------
+def train_tokenizer(train_file: Path, vocab_size: int, lowercase: bool) -> Tokenizer:
+    """Learn a byte-level BPE of ``vocab_size`` tokens (256 bytes + merges) on ``train_file``, line by line.
+
+    Training is deterministic: the same file and settings give the same merges on any thread count.
+    """
+    tok = Tokenizer(models.BPE())
+    if lowercase:
+        tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    tok.train([str(train_file)], trainer)
+    return tok
+
+
+def encode_file(tok: Tokenizer, path: Path) -> np.ndarray:
+    """All token ids of a text file, encoded line by line (newlines included) and concatenated."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    dtype = np.uint16 if tok.get_vocab_size() <= np.iinfo(np.uint16).max + 1 else np.int32
+    parts = [
+        np.asarray(encoding.ids, dtype=dtype)
+        for start in range(0, len(lines), ENCODE_BATCH)
+        for encoding in tok.encode_batch(lines[start : start + ENCODE_BATCH])
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+# -- the cache --------------------------------------------------------------------------------------
+def _expected_meta(cfg: DataConfig, sources: dict[str, Path]) -> dict:
+    return {
+        "format": CACHE_FORMAT,
+        "corpus": cfg.corpus,
+        "vocab_size": cfg.vocab_size,
+        "lowercase": cfg.lowercase,
+        "sources": {split: {"name": path.name, "bytes": path.stat().st_size} for split, path in sources.items()},
+    }
+
+
+def prepare(cfg: DataConfig) -> Path:
+    """Make sure the tokenizer and the encoded splits of ``cfg`` are cached; return their folder.
+
+    Raises :class:`common.paths.DataMissingError` naming the file (and how to get it) if a split is absent.
+    """
+    corpus = CORPORA[cfg.corpus]
+    sources = {split: require_file(path, corpus.how_to_get) for split, path in source_files(cfg).items()}
+    folder = cache_dir(cfg)
+    expected = _expected_meta(cfg, sources)
+    meta_path = folder / "meta.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if {k: meta.get(k) for k in expected} == expected:
+            return folder
+        print(f"[nlp] {folder}: sources or settings changed, rebuilding", file=sys.stderr)
+        meta_path.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"[nlp] learning a {cfg.vocab_size}-token BPE on {sources['train']}", file=sys.stderr)
+    tok = train_tokenizer(sources["train"], cfg.vocab_size, cfg.lowercase)
+    atomic_write_text(folder / "tokenizer.json", tok.to_str())
+    counts = {}
+    for split, path in sources.items():
+        ids = encode_file(tok, path)
+        np.save(folder / f"{split}.tmp.npy", ids)
+        (folder / f"{split}.tmp.npy").replace(folder / f"{split}.npy")
+        counts[split] = len(ids)
+    meta = expected | {
+        "vocab_learned": tok.get_vocab_size(),
+        "tokens": counts,
+        "tokenizers": tokenizers.__version__,
+    }
+    atomic_write_text(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    print(f"[nlp] cached {counts} tokens in {folder}", file=sys.stderr)
+    return folder
+
+
+@dataclass(frozen=True)
+class TokenData:
+    """The encoded splits of one corpus, with what the report needs to describe them."""
+
+    splits: dict[str, Tensor]
+    """int64 token ids per split, limits applied."""
+    vocab_size: int
+    """Tokens the BPE actually learned (≤ the configured size on a small corpus)."""
+    description: str
+
+
+def load_tokenizer(cfg: DataConfig) -> Tokenizer:
+    """The cached tokenizer of ``cfg`` (prepared if needed)."""
+    return Tokenizer.from_file(str(prepare(cfg) / "tokenizer.json"))
+
+
+def load(cfg: DataConfig) -> TokenData:
+    """Prepare (if needed) and load the token arrays of ``cfg``, cut to the configured limits."""
+    folder = prepare(cfg)
+    meta = json.loads((folder / "meta.json").read_text())
+    limits = {"train": cfg.train_tokens, "valid": cfg.valid_tokens, "test": 0}
+    splits = {}
+    for split in SPLITS:
+        ids = np.load(folder / f"{split}.npy", mmap_mode="r")
+        ids = ids[: limits[split]] if limits[split] else ids
+        splits[split] = torch.from_numpy(ids.astype(np.int64))
+    corpus = CORPORA[cfg.corpus]
+    shipped = "shipped" if cfg.corpus == "wikitext2" else "user-provided"
+    description = (
+        f"{corpus.name} ({shipped}), byte-level BPE {meta['vocab_learned']}"
+        f"{', lowercased' if cfg.lowercase else ''}: {len(splits['train']):,} train / "
+        f"{len(splits['valid']):,} valid tokens"
+    )
+    return TokenData(splits, int(meta["vocab_learned"]), description)
+
+
+# -- batches ----------------------------------------------------------------------------------------
+class Chunks:
+    """Non-overlapping ``seq_len``-token chunks of one split: input ``t[c·T : c·T+T]``, target shifted by one."""
+
+    def __init__(self, tokens: Tensor, seq_len: int) -> None:
+        self.tokens, self.seq_len = tokens, seq_len
+        self.n = (len(tokens) - 1) // seq_len
+        if self.n == 0:
+            raise ValueError(f"a split of {len(tokens)} tokens holds no chunk of {seq_len} + 1 tokens")
+
+    def gather(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        """Inputs and targets (len(index), seq_len) of the chunks ``index``."""
+        offsets = index[:, None] * self.seq_len + torch.arange(self.seq_len + 1)  # (B, T+1)
+        window = self.tokens[offsets]
+        return window[:, :-1], window[:, 1:]
+
+    def in_order(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """Every chunk once, in order (evaluation); the last batch may be smaller."""
+        for start in range(0, self.n, batch_size):
+            yield self.gather(torch.arange(start, min(start + batch_size, self.n)))
+
+
+class TrainBatches:
+    """Training batches as a function of the step: epoch ``s // steps_per_epoch`` reshuffles the chunks."""
+
+    def __init__(self, chunks: Chunks, batch_size: int, seed: int) -> None:
+        self.chunks, self.batch_size, self.seed = chunks, batch_size, seed
+        self.steps_per_epoch = chunks.n // batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"{chunks.n} training chunks do not fill one batch of {batch_size}")
+        self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
+
+    def __call__(self, step: int) -> tuple[Tensor, Tensor]:
+        epoch, i = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._order = epoch, torch.randperm(self.chunks.n, generator=gen)
+        return self.chunks.gather(self._order[i * self.batch_size : (i + 1) * self.batch_size])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Prepare the cache of a data configuration given as ``data.key=value`` overrides."""
+    from common.config import load_config
+    from nlp.config import NLPConfig
+
+    cfg = load_config(NLPConfig, None, sys.argv[1:] if argv is None else argv)
+    print(prepare(cfg.data))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,277 @@
+"""Criteo-format text → int32 id arrays and training-split vocabularies, in two streaming passes.
+
+Pass 1 reads the text block by block (:mod:`recsys.reader`), assigns every line to train, validation or
+test (80/10/10 by default; a seeded hash of the line number, so a line's split depends neither on the
+block size nor on other lines), counts, per field, the keys of the **training** rows only, and keeps the
+parsed rows in scratch files (about 160 bytes a row). A key seen at least ``min_count`` times in
+training is kept. Pass 2 reads the scratch files (not the text) and writes::
+
+    x_<split>.npy   (n, 39) int32   per field: 0 out of vocabulary, 1 empty, 2 + rank of the key among the kept ones
+    y_<split>.npy   (n,) uint8      the labels
+    vocab.npz       field_<i>: the kept keys of field i, sorted (int64)
+    stats.json      rows, malformed lines (by reason, first line numbers), rows and positive rate per split,
+                    distinct training values, vocabulary size and out-of-vocabulary rate per field and split
+                    (written last)
+
+Ids are ranks in sorted arrays, never the iteration order of a set or dict, so they are identical
+across runs and block sizes. Memory holds one block of text (or of scratch rows) and the distinct
+training keys of each field with their counts: it grows with the number of distinct values, not with
+the number of rows. Disk holds the text, the scratch files and the arrays (each about 160 bytes a row).
+
+    python -m recsys.preprocess --dataset synthetic
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.lib.format import open_memmap
+
+from common.config import to_dict
+from common.paths import require_file
+from common.run import atomic_write_text, progress
+from recsys.config import DatasetConfig, PreprocessConfig
+from recsys.data import CRITEO_HOW_TO, SPLITS, DatasetPaths, dataset_paths, load_dataset_config
+from recsys.reader import FIELD_NAMES, MALFORMED_REASONS, N_FIELDS, N_INT, Block, iter_blocks
+
+OOV, EMPTY, FIRST_ID = 0, 1, 2
+EXAMPLES = 5  # malformed line numbers kept per reason
+
+
+class KeyCounter:
+    """Occurrences of int64 keys, merged lazily into one sorted (keys, counts) pair."""
+
+    def __init__(self) -> None:
+        self.keys = np.empty(0, dtype=np.int64)
+        self.counts = np.empty(0, dtype=np.int64)
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_size = 0
+
+    def add(self, keys: np.ndarray) -> None:
+        unique, counts = np.unique(keys, return_counts=True)
+        self._pending.append((unique, counts))
+        self._pending_size += len(unique)
+        if self._pending_size > max(len(self.keys), 1 << 16):  # amortised: merge when pending outgrows the total
+            self._merge()
+
+    def frequent(self, min_count: int) -> np.ndarray:
+        """The sorted keys seen at least ``min_count`` times."""
+        self._merge()
+        return self.keys[self.counts >= min_count]
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        keys = np.concatenate([self.keys, *(k for k, _ in self._pending)])
+        counts = np.concatenate([self.counts, *(c for _, c in self._pending)])
+        self.keys, inverse = np.unique(keys, return_inverse=True)
+        self.counts = np.bincount(inverse, weights=counts, minlength=len(self.keys)).astype(np.int64)
+        self._pending, self._pending_size = [], 0
+
+
+def assign_split(line: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """Split of each line number (0 train, 1 validation, 2 test): a seeded splitmix64 hash → uniform [0, 1)."""
+    z = line.astype(np.uint64) + np.uint64((cfg.split_seed + 1) * 0x9E3779B97F4A7C15 % 2**64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    uniform = (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    edges = np.cumsum(cfg.split)[:-1] / sum(cfg.split)
+    return np.searchsorted(edges, uniform, side="right").astype(np.uint8)
+
+
+def encode(keys: np.ndarray, missing: np.ndarray, vocab: np.ndarray) -> np.ndarray:
+    """Ids of one field's keys: 2 + rank in ``vocab`` (sorted), 0 if absent from it, 1 if the field is empty."""
+    if len(vocab) <= 64:  # a small vocabulary: binary search every key directly
+        unique, inverse = keys, None
+    else:  # a large one: search each distinct key once
+        unique, inverse = np.unique(keys, return_inverse=True)
+    rank = np.searchsorted(vocab, unique)
+    found = vocab[np.minimum(rank, len(vocab) - 1)] == unique if len(vocab) else np.zeros(len(unique), dtype=bool)
+    ids = np.where(found, rank + FIRST_ID, OOV).astype(np.int32)
+    ids = ids if inverse is None else ids[inverse]
+    ids[missing] = EMPTY
+    return ids
+
+
+def preprocess(src: Path, paths: DatasetPaths, cfg: PreprocessConfig, dataset: dict[str, Any] | None = None) -> dict:
+    """Run both passes on ``src``; write the arrays and ``stats.json`` under ``paths.root``; return the stats."""
+    if len(cfg.split) != 3 or min(cfg.split) < 0 or sum(cfg.split) <= 0:
+        raise ValueError(f"preprocess.split must be three non-negative shares, got {cfg.split}")
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    paths.root.mkdir(parents=True, exist_ok=True)
+    paths.stats.unlink(missing_ok=True)  # stale stats must never describe new arrays
+    scratch = Scratch(paths.root / "pass1.tmp")
+
+    # Pass 1 (text): parse, split, count the training keys; keep the parsed rows in the scratch files.
+    counters = [KeyCounter() for _ in range(N_FIELDS)]
+    rows, positives, lines = np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64), 0
+    bad: dict[str, list[int]] = {reason: [] for reason in MALFORMED_REASONS}
+    bad_counts: Counter = Counter()
+    bar = progress(total=src.stat().st_size, desc=f"preprocess {src.name}", unit="B", unit_scale=True)
+    with scratch.writer() as write:
+        for block in iter_blocks(src, cfg.block_kb << 10):
+            lines += block.lines_read
+            for reason, numbers in block.bad_lines.items():
+                bad_counts[reason] += len(numbers)
+                bad[reason].extend(int(n) for n in numbers[: EXAMPLES - len(bad[reason])])
+            split = assign_split(block.line, cfg)
+            rows += np.bincount(split, minlength=3)
+            positives += np.bincount(split, weights=block.label, minlength=3).astype(np.int64)
+            train = split == 0
+            for f, counter in enumerate(counters):
+                counter.add(block.keys[train & ~block.missing[:, f], f])
+            write(block, split)
+            bar.update(block.nbytes)
+    bar.close()
+    vocab = [counter.frequent(cfg.min_count) for counter in counters]
+    distinct = [len(counter.keys) for counter in counters]
+    del counters
+    field_dims = [FIRST_ID + len(v) for v in vocab]
+    np.savez(paths.vocab, **{f"field_{i}": v for i, v in enumerate(vocab)})
+
+    # Pass 2 (scratch): ids, written split by split in file order.
+    xs = {s: open_memmap(paths.x(s), "w+", np.int32, (int(n), N_FIELDS)) for s, n in zip(SPLITS, rows, strict=True)}
+    ys = {s: open_memmap(paths.y(s), "w+", np.uint8, (int(n),)) for s, n in zip(SPLITS, rows, strict=True)}
+    filled = np.zeros(3, dtype=np.int64)
+    oov, empty = np.zeros((3, N_FIELDS), dtype=np.int64), np.zeros((3, N_FIELDS), dtype=np.int64)
+    for keys, missing, label, split in scratch.read(int(rows.sum()), chunk=1 << 18):
+        ids = np.stack([encode(keys[:, f], missing[:, f], vocab[f]) for f in range(N_FIELDS)], axis=1)
+        for s, name in enumerate(SPLITS):
+            mine = split == s
+            n = int(mine.sum())
+            xs[name][filled[s] : filled[s] + n] = ids[mine]
+            ys[name][filled[s] : filled[s] + n] = label[mine]
+            oov[s] += (ids[mine] == OOV).sum(0)
+            empty[s] += (ids[mine] == EMPTY).sum(0)
+            filled[s] += n
+    for array in (*xs.values(), *ys.values()):
+        array.flush()
+    del xs, ys
+    scratch.remove()
+
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    stats = {
+        "source": str(src),
+        "dataset": dataset,
+        "lines": lines,
+        "rows": int(rows.sum()),
+        "malformed": {reason: bad_counts.get(reason, 0) for reason in MALFORMED_REASONS},
+        "malformed_examples": {reason: numbers for reason, numbers in bad.items() if numbers},
+        "splits": {
+            name: {"rows": int(rows[s]), "positive_rate": round(float(positives[s] / max(rows[s], 1)), 6)}
+            for s, name in enumerate(SPLITS)
+        },
+        "field_dims": field_dims,
+        "fields": {
+            FIELD_NAMES[f]: {
+                "distinct": distinct[f],
+                "vocabulary": len(vocab[f]),
+                **{f"oov_{name}": round(float(oov[s, f] / max(rows[s], 1)), 6) for s, name in enumerate(SPLITS)},
+                "empty": round(float(empty[:, f].sum() / max(rows.sum(), 1)), 6),
+            }
+            for f in range(N_FIELDS)
+        },
+        "generator": _generator_info(src),
+        "timing": {
+            "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2),
+            "lines_per_second": round(lines / seconds),
+        },
+    }
+    atomic_write_text(paths.stats, json.dumps(stats, indent=2) + "\n")
+    return stats
+
+
+class Scratch:
+    """Pass 1's parsed rows, in file order, so that pass 2 does not parse the text again.
+
+    Per row: 39 keys as int32 (categorical values are 32-bit patterns; integer keys fit in int32 by the
+    reader's limits), the 39 empty flags packed in 5 bytes, the label and the split. About 160 bytes a row,
+    deleted once pass 2 is done.
+    """
+
+    FILES = ("keys", "missing", "label", "split")
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Callable[[Block, np.ndarray], None]]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as stack:
+            handles = {name: stack.enter_context(open(self.folder / name, "wb")) for name in self.FILES}
+
+            def write(block: Block, split: np.ndarray) -> None:
+                handles["keys"].write(block.keys.astype(np.int32).tobytes())  # uint32 values keep their bits
+                handles["missing"].write(np.packbits(block.missing, axis=1).tobytes())
+                handles["label"].write(block.label.tobytes())
+                handles["split"].write(split.tobytes())
+
+            yield write
+
+    def read(self, n: int, chunk: int) -> Iterator[tuple[np.ndarray, ...]]:
+        """(keys (m, 39) int64, missing (m, 39) bool, labels, splits) in chunks of ``chunk`` rows."""
+        packed = (N_FIELDS + 7) // 8
+        keys = np.memmap(self.folder / "keys", np.int32, "r", shape=(n, N_FIELDS)) if n else np.empty((0, N_FIELDS))
+        missing = np.memmap(self.folder / "missing", np.uint8, "r", shape=(n, packed)) if n else np.empty((0, packed))
+        label = np.fromfile(self.folder / "label", np.uint8)
+        split = np.fromfile(self.folder / "split", np.uint8)
+        for start in range(0, n, chunk):
+            k = np.asarray(keys[start : start + chunk]).astype(np.int64)
+            k[:, N_INT:] &= 0xFFFFFFFF  # categorical: back from the int32 bit pattern to the unsigned value
+            m = np.unpackbits(missing[start : start + chunk], axis=1, count=N_FIELDS).astype(bool)
+            yield k, m, label[start : start + chunk], split[start : start + chunk]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _generator_info(src: Path) -> dict | None:
+    info = src.with_name(src.name + ".json")
+    return json.loads(info.read_text()) if info.exists() else None
+
+
+def prepare(name: str, cache: str | None = None) -> dict:
+    """Preprocess dataset ``name`` (``recsys/datasets/<name>.yaml``) into its cache folder."""
+    cfg: DatasetConfig = load_dataset_config(name)
+    paths = dataset_paths(name, cache, cfg)
+    how = CRITEO_HOW_TO if cfg.source == "file" else f"generate it: python -m recsys.generate --dataset {name}"
+    return preprocess(require_file(paths.raw, how), paths, cfg.preprocess, dataset=to_dict(cfg))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--dataset", help="name of recsys/datasets/<name>.yaml (prepared into data/cache/recsys/<name>)"
+    )
+    parser.add_argument("--input", type=Path, help="without --dataset: a Criteo-format file")
+    parser.add_argument("--out", type=Path, help="without --dataset: the folder for the arrays")
+    args = parser.parse_args(argv)
+    if args.dataset:
+        stats = prepare(args.dataset)
+    elif args.input and args.out:
+        src = require_file(args.input, "give an existing Criteo-format text file")
+        stats = preprocess(src, DatasetPaths(args.out, src), PreprocessConfig())
+    else:
+        parser.error("give --dataset NAME, or --input FILE --out DIR")
+    malformed = sum(stats["malformed"].values())
+    print(
+        f"[recsys] {stats['source']}: {stats['rows']:,} rows kept, {malformed:,} malformed lines skipped "
+        f"{stats['malformed']}; {stats['timing']['lines_per_second']:,} lines/s",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()

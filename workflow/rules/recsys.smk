@@ -1,0 +1,84 @@
+# Recsys: CTR models on Criteo-format data, the paper's Table 2. `snakemake --cores 2 recsys`
+# Each dataset (recsys/datasets/<name>.yaml) is prepared once into data/cache/recsys/<name>/ and shared by
+# the runs on it: generated (recsys.generate) when its source is the generator, then preprocessed.
+from types import SimpleNamespace
+
+from common.config import load_config
+from recsys.config import RecsysConfig
+from recsys.data import CACHE_DIR, CRITEO_HOW_TO, PREPARED, load_dataset_config
+
+
+def recsys_dataset(wildcards):
+    """The dataset a run reads: its resolved data.dataset (experiment YAML, method, profile overrides)."""
+    overrides = [*run_overrides(wildcards).split(), f"feedback.kind={wildcards.method}"]
+    return load_config(RecsysConfig, f"recsys/configs/{wildcards.exp}.yaml", overrides).data.dataset
+
+
+def recsys_datasets():
+    """Every dataset the profile's recsys runs read."""
+    experiments = domain_cfg("recsys").get("experiments", {})
+    return sorted(
+        {
+            recsys_dataset(SimpleNamespace(domain="recsys", exp=exp, method=method))
+            for exp, spec in experiments.items()
+            for method in spec["methods"]
+        }
+    )
+
+
+def recsys_raw(wildcards):
+    """The text a dataset is preprocessed from; a user's file that is missing is reported with where to get it."""
+    cfg = load_dataset_config(wildcards.dataset)
+    if cfg.source == "generated":
+        return f"{CACHE_DIR}/{wildcards.dataset}/train.txt"
+    if not Path(cfg.path).exists():
+        raise FileNotFoundError(f"recsys dataset '{wildcards.dataset}' reads {cfg.path}, which is missing. {CRITEO_HOW_TO}")
+    return cfg.path
+
+
+def recsys_run_inputs(wildcards):
+    """What a run reads besides its config: the prepared dataset, and the model files (a subpackage)."""
+    models = sorted(str(p) for p in Path("recsys/models").glob("*.py"))
+    return [f"{CACHE_DIR}/{recsys_dataset(wildcards)}/stats.json", *models]
+
+
+DOMAIN_INPUTS["recsys"] = recsys_run_inputs
+
+
+rule recsys_generate:
+    """Criteo-format rows from the hidden click model (datasets whose source is the generator)."""
+    input:
+        config="recsys/datasets/{dataset}.yaml",
+        code=["recsys/generate.py", "recsys/config.py", "recsys/reader.py"],
+    output:
+        raw=f"{CACHE_DIR}/{{dataset}}/train.txt",
+        info=f"{CACHE_DIR}/{{dataset}}/train.txt.json",
+    log:
+        f"{CACHE_DIR}/{{dataset}}/generate.log",
+    shell:
+        "{PYTHON} -m recsys.generate --dataset {wildcards.dataset} 2> >(tee {log} >&2)"
+
+
+rule recsys_preprocess:
+    """Text → int32 ids and training-split vocabularies (two streaming passes, bounded memory)."""
+    input:
+        raw=recsys_raw,
+        config="recsys/datasets/{dataset}.yaml",
+        code=["recsys/preprocess.py", "recsys/reader.py", "recsys/data.py", "recsys/config.py"],
+    output:
+        [f"{CACHE_DIR}/{{dataset}}/{name}" for name in PREPARED],
+    log:
+        f"{CACHE_DIR}/{{dataset}}/preprocess.log",
+    shell:
+        "{PYTHON} -m recsys.preprocess --dataset {wildcards.dataset} 2> >(tee {log} >&2)"
+
+
+rule recsys_data:
+    """Prepare every dataset the profile's recsys runs read: `snakemake --cores 2 recsys_data`."""
+    input:
+        [f"{CACHE_DIR}/{name}/stats.json" for name in recsys_datasets()],
+
+
+rule recsys:
+    input:
+        runs("recsys"),
