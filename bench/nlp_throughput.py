@@ -24,6 +24,7 @@ import torch
 
 from common.config import load_config
 from common.feedback import FeedbackConfig
+from common.seeding import seed_everything
 from nlp.config import NLPConfig
 from nlp.models import Transformer
 from nlp.train import make_optimizer, pick_device, train_step
@@ -87,8 +88,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     overrides += [f"train.device={args.device}"] if args.device else []
     overrides += [f"train.amp={args.amp}"] if args.amp else []
     cfg = load_config(NLPConfig, args.config, overrides)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    seed_everything(cfg.seed, args.threads)  # the settings of a training run (deterministic kernels included)
     device = pick_device(cfg.train.device)
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")

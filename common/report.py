@@ -113,6 +113,7 @@ def render_figures(claims: dict[str, Any], ctx: DomainContext) -> str:
             made = None
             if source is not None and source.exists():
                 made = out.with_suffix(source.suffix)
+                made.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, made)
         caption = spec.get("caption", out.stem)
         parts.append(f"![{caption}]({ctx.rel(made)})\n\n*{caption}*\n" if made else f"*{caption}: no runs yet.*\n")

@@ -201,8 +201,9 @@ class Chunks:
             raise ValueError(f"a split of {len(tokens)} tokens holds no chunk of {seq_len} + 1 tokens")
 
     def gather(self, index: Tensor) -> tuple[Tensor, Tensor]:
-        """Inputs and targets (len(index), seq_len) of the chunks ``index``."""
-        offsets = index[:, None] * self.seq_len + torch.arange(self.seq_len + 1)  # (B, T+1)
+        """Inputs and targets (len(index), seq_len) of the chunks ``index``, on the tokens' device."""
+        device = self.tokens.device
+        offsets = index.to(device)[:, None] * self.seq_len + torch.arange(self.seq_len + 1, device=device)  # (B, T+1)
         window = self.tokens[offsets]
         return window[:, :-1], window[:, 1:]
 
