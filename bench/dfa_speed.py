@@ -140,18 +140,22 @@ def matmul_precision(precision: str) -> Iterator[None]:
         torch.set_float32_matmul_precision(previous)
 
 
-def step_ms(device: torch.device, step: Callable[[], None]) -> float:
-    """Wall time of one step in milliseconds (CUDA events on GPU)."""
+def step_ms(device: torch.device, step: Callable[[], None]) -> tuple[float, float | None]:
+    """Wall time of one step in milliseconds (CUDA events on GPU) and, on CPU, the process's CPU time.
+
+    CPU time counts only the cycles this process ran: with one thread it barely moves when other processes
+    load the machine, while wall time does.
+    """
     if device.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         step()
         end.record()
         end.synchronize()
-        return start.elapsed_time(end)
-    begin = time.perf_counter()
+        return start.elapsed_time(end), None
+    wall, cpu = time.perf_counter(), time.process_time()
     step()
-    return (time.perf_counter() - begin) * 1e3
+    return (time.perf_counter() - wall) * 1e3, (time.process_time() - cpu) * 1e3
 
 
 def step_peak_bytes(device: torch.device, step: Callable[[], None]) -> int:
@@ -184,32 +188,35 @@ def measure(workload: Workload, precision: str, device: torch.device, reps: int,
     steps = {
         method: (lambda lr=learner: train_step(lr, workload, batch, precision)) for method, learner in learners.items()
     }
-    times: dict[str, list[float]] = {method: [] for method in METHODS}
+    samples: dict[str, list[tuple[float, float | None]]] = {method: [] for method in METHODS}  # (wall, CPU) ms
     with matmul_precision(precision):
         for method in METHODS:
             for _ in range(warmup):
                 steps[method]()
         for rep in range(reps):
             for method in METHODS[rep % 3 :] + METHODS[: rep % 3]:  # rotate who goes first
-                times[method].append(step_ms(device, steps[method]))
+                samples[method].append(step_ms(device, steps[method]))
         peaks = {}
         for method in METHODS:
             learners[method].optimizer.zero_grad(set_to_none=True)  # free last step's gradients before measuring
             peaks[method] = step_peak_bytes(device, steps[method])
-    summary = {method: _summary(times[method], peaks[method]) for method in METHODS}
-    return {
-        "workload": workload.name,
-        "precision": precision,
-        "size": workload.size,
-        "methods": summary,
-        "ratio": {method: summary[method]["median_ms"] / summary["bp"]["median_ms"] for method in METHODS[1:]},
-        "load_1m": os.getloadavg()[0],
-    }
+    summary = {method: _summary(samples[method], peaks[method]) for method in METHODS}
+    row = {"workload": workload.name, "precision": precision, "size": workload.size, "methods": summary}
+    row["ratio"] = {method: summary[method]["median_ms"] / summary["bp"]["median_ms"] for method in METHODS[1:]}
+    if device.type == "cpu":
+        bp_cpu = summary["bp"]["cpu_median_ms"]
+        row["cpu_time_ratio"] = {method: summary[method]["cpu_median_ms"] / bp_cpu for method in METHODS[1:]}
+    row["load_1m"] = os.getloadavg()[0]
+    return row
 
 
-def _summary(times_ms: list[float], peak_bytes: int) -> dict[str, Any]:
-    q1, median, q3 = statistics.quantiles(times_ms, n=4, method="inclusive") if len(times_ms) > 1 else times_ms * 3
-    return {"median_ms": median, "q1_ms": q1, "q3_ms": q3, "times_ms": times_ms, "peak_mib": peak_bytes / 2**20}
+def _summary(samples: list[tuple[float, float | None]], peak_bytes: int) -> dict[str, Any]:
+    wall = [w for w, _ in samples]
+    q1, median, q3 = statistics.quantiles(wall, n=4, method="inclusive") if len(wall) > 1 else wall * 3
+    summary: dict[str, Any] = {"median_ms": median, "q1_ms": q1, "q3_ms": q3, "times_ms": wall}
+    if cpu := [c for _, c in samples if c is not None]:
+        summary |= {"cpu_median_ms": statistics.median(cpu), "cpu_times_ms": cpu}
+    return summary | {"peak_mib": peak_bytes / 2**20}
 
 
 def workloads(sizes: Sizes, families: tuple[str, ...]) -> list[Workload]:

@@ -46,9 +46,6 @@ class _ProjectError(torch.autograd.Function):
 class HookFeedback(nn.Module):
     """Feedback points that keep the graph and overwrite the gradient passing through them."""
 
-    kind = "dfa"
-    cuts = False
-
     def __init__(self, feedback: Feedback) -> None:
         super().__init__()
         if feedback.projector is None:
@@ -76,7 +73,9 @@ def use_hook_feedback(model: nn.Module) -> nn.Module:
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, Feedback):
-                setattr(parent, name, swapped.setdefault(id(child), HookFeedback(child)))
+                if id(child) not in swapped:  # a Feedback shared by several modules gets one HookFeedback
+                    swapped[id(child)] = HookFeedback(child)
+                setattr(parent, name, swapped[id(child)])
     if not swapped:
         raise ValueError(f"{type(model).__name__} has no Feedback module to replace")
     return model

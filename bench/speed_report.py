@@ -38,19 +38,23 @@ def attach_targets(rows: list[dict[str, Any]], device: str) -> None:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """A Markdown table of median step times, ratios to BP, targets and peak step memory."""
+    """A Markdown table of median step times, ratios to BP, targets and peak step memory (plus, for CPU
+    runs, the DFA/BP ratio of process CPU time)."""
+    cpu = all("cpu_time_ratio" in row for row in rows)
     lines = [
-        "| workload | precision | BP ms | DFA ms | hook ms | DFA/BP | hook/BP | target DFA/BP "
-        "| BP MiB | DFA MiB | hook MiB |",
-        "|---|---|--:|--:|--:|--:|--:|---|--:|--:|--:|",
+        "| workload | precision | BP ms | DFA ms | hook ms | DFA/BP | hook/BP | target DFA/BP |"
+        + (" DFA/BP CPU time |" if cpu else "")
+        + " BP MiB | DFA MiB | hook MiB |",
+        "|---|---|--:|--:|--:|--:|--:|---|" + ("--:|" if cpu else "") + "--:|--:|--:|",
     ]
     for row in rows:
         m, r, target = row["methods"], row["ratio"], row.get("target")
         verdict = f"≤ {target['max_ratio']:.2f}: {'met' if target['met'] else 'NOT met'}" if target else ""
         lines.append(
             f"| {row['workload']} | {row['precision']} | {m['bp']['median_ms']:.1f} | {m['dfa']['median_ms']:.1f} | "
-            f"{m['hook']['median_ms']:.1f} | {r['dfa']:.3f} | {r['hook']:.3f} | {verdict} | "
-            f"{m['bp']['peak_mib']:.1f} | {m['dfa']['peak_mib']:.1f} | {m['hook']['peak_mib']:.1f} |"
+            f"{m['hook']['median_ms']:.1f} | {r['dfa']:.3f} | {r['hook']:.3f} | {verdict} |"
+            + (f" {row['cpu_time_ratio']['dfa']:.3f} |" if cpu else "")
+            + f" {m['bp']['peak_mib']:.1f} | {m['dfa']['peak_mib']:.1f} | {m['hook']['peak_mib']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -94,7 +98,9 @@ that start from the same weights, in turn and in a rotating order:
   whole and a hook overwrites the gradient at each point: the same updates as DFA for BP's work plus the
   projection.
 
-Ratios are medians over BP's median. The memory columns give the peak of the bytes a step allocates above
+Ratios are medians over BP's median, of wall time; on CPU also of the process's CPU time, which a
+loaded machine disturbs less (with one thread; with several, it also counts threads waiting for each
+other). The memory columns give the peak of the bytes a step allocates above
 those live before it (activations, gradients, temporaries). Models (`bench/workloads.py`):
 `vision.models.MLP` (784 → width × 9 → 10, ReLU), `nlp.models.Transformer` (post-LN, 6 × d512, macro or
 micro feedback points, vocabulary head on its true gradient), `nerf.models.NeRF` (8 × 256 trunk, rendered

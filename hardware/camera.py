@@ -83,6 +83,15 @@ class Readout:
         return counts
 
 
+def frame_pair(
+    f_re: Tensor, f_im: Tensor, ref_re: Tensor, ref_im: Tensor, readout: Readout, noise: Tensor | None
+) -> Tensor:
+    """``Q|F + c|² − Q|F|²`` of one binary frame with and without the reference (``noise``: (2, ...) or None)."""
+    without = readout.detect(f_re * f_re + f_im * f_im, None if noise is None else noise[0])
+    with_ref = readout.detect((f_re + ref_re).square() + (f_im + ref_im).square(), None if noise is None else noise[1])
+    return with_ref - without
+
+
 def read_out(field: Tensor, ref_re: Tensor, ref_im: Tensor, readout: Readout, noise: Tensor | None = None) -> Tensor:
     """Counts recovered for one tile of pixels.
 
@@ -91,18 +100,16 @@ def read_out(field: Tensor, ref_re: Tensor, ref_im: Tensor, readout: Readout, no
         ref_re, ref_im: the reference field on these pixels, ``(cols,)`` each.
         readout: the camera.
         noise: ``(2, 2, n, cols)`` standard normals for the frames without (0) and with (1) the reference,
-            or None for a noise-free camera (see :meth:`Readout.noise`).
+            of x⁺ and x⁻, or None for a noise-free camera (see :meth:`Readout.noise`).
 
     Returns:
         ``(n, cols)``: ``[Q|F⁺ + c|² − Q|F⁺|²] − [Q|F⁻ + c|² − Q|F⁻|²]`` in counts.
     """
     cols = ref_re.shape[-1]
-    f_re, f_im = field[..., :cols], field[..., cols:]
-    without_noise, with_noise = (None, None) if noise is None else (noise[0], noise[1])
-    without = readout.detect(f_re * f_re + f_im * f_im, without_noise)
-    with_ref = readout.detect((f_re + ref_re).square() + (f_im + ref_im).square(), with_noise)
-    y = with_ref - without  # (2, n, cols)
-    return y[0] - y[1]
+    pos, neg = (None, None) if noise is None else (noise[:, 0], noise[:, 1])
+    y_pos = frame_pair(field[0, :, :cols], field[0, :, cols:], ref_re, ref_im, readout, pos)
+    y_neg = frame_pair(field[1, :, :cols], field[1, :, cols:], ref_re, ref_im, readout, neg)
+    return y_pos - y_neg
 
 
 def read_out_binary(
@@ -110,8 +117,15 @@ def read_out_binary(
 ) -> Tensor:
     """:func:`read_out` with the field computed in the same kernel (for ``torch.compile`` on small inputs).
 
-    ``frames`` is ``(2, n, d)`` binary and ``tile`` the ``(d, 2·cols)`` medium: the field is a sum over a
-    few mirrors, which the compiler fuses with the camera instead of writing the field to memory.
+    ``frames`` is ``(2, n, d)`` binary and ``tile`` the ``(d, 2·cols)`` medium: each field is a sum over a
+    few mirrors, which the compiler fuses with the camera model into one loop over the ``(n, cols)``
+    pixels, never writing the field to memory.
     """
-    field = (frames.unsqueeze(-1) * tile).sum(-2)  # (2, n, 2·cols)
-    return read_out(field, ref_re, ref_im, readout, noise)
+    cols = ref_re.shape[-1]
+    a_re, a_im = tile[:, :cols], tile[:, cols:]  # (d, cols) each
+    pos, neg = (None, None) if noise is None else (noise[:, 0], noise[:, 1])
+    ys = []
+    for x, frame_noise in ((frames[0], pos), (frames[1], neg)):
+        x = x.unsqueeze(-1)  # (n, d, 1)
+        ys.append(frame_pair((x * a_re).sum(-2), (x * a_im).sum(-2), ref_re, ref_im, readout, frame_noise))
+    return ys[0] - ys[1]

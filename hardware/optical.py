@@ -96,7 +96,7 @@ class OpticalProjector(Projector):
     ) -> None:
         super().__init__(d_err, dims, layout)
         cfg.check()
-        self.cfg, self.seed = cfg, seed
+        self.cfg = cfg
         self.n_reference = max(1, round(cfg.reference_ratio * d_err))
         self.medium = Medium(d_err, self.width, self.n_reference, seed, cfg.cache_mb * 2**20)
         self.readout = Readout.from_config(cfg.camera, reference_intensity=self.n_reference)
@@ -129,8 +129,9 @@ class OpticalProjector(Projector):
         kernel = _kernel(fused, self.cfg.compile)
         for j, (c0, c1) in enumerate(self.medium.col_tiles):
             ref_re, ref_im = self.medium.reference(j, device)
-            for r0 in range(0, n, self._rows_per_chunk(c1 - c0)):
-                r1 = min(n, r0 + self._rows_per_chunk(c1 - c0))
+            step = self._rows_per_chunk(c1 - c0)
+            for r0 in range(0, n, step):
+                r1 = min(n, r0 + step)
                 chunk = frames[:, r0:r1]
                 noise = self.readout.noise((2, 2, r1 - r0, c1 - c0), device)  # (without/with r, x⁺/x⁻, n, cols)
                 field_input = (chunk, self.medium.tile(0, j, device)) if fused else (self._field(chunk, j),)
