@@ -227,7 +227,8 @@ class TrainBatches:
         epoch, i = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._order = epoch, torch.randperm(self.chunks.n, generator=gen)
+            order = torch.randperm(self.chunks.n, generator=gen)  # drawn on the CPU: the same on every device
+            self._epoch, self._order = epoch, order.to(self.chunks.tokens.device)
         return self.chunks.gather(self._order[i * self.batch_size : (i + 1) * self.batch_size])
 
 

@@ -72,29 +72,29 @@ def test_gae_learns_links(tmp_path: Path, tiny: list[str], read_final) -> None:
     assert final["metrics"]["test/auc"] > 0.7 and final["budget"]["selection"] == "last"
 
 
-def test_dfa_update_is_the_projected_error(tmp_path: Path, tiny: list[str]) -> None:
-    """conv1 gets B^T e through its own local graph, e = dNLL/dlogits (zero off the training nodes);
-    conv2 gets its true gradient given the (detached) hidden layer."""
-    cfg = load_config(
-        GraphsConfig, ROOT / "graphs/configs/gcn_cora.yaml", [*tiny, "feedback.kind=dfa", "model.dropout=0"]
-    )
+@pytest.mark.parametrize("error_at", ["logits", "log_probs"])
+def test_dfa_update_is_the_projected_error(tmp_path: Path, tiny: list[str], error_at: str) -> None:
+    """conv1 gets B^T e through its own local graph, e = dNLL/dlogits (zero off the training nodes), or the
+    authors' DNAConv variant e = dNLL/dlog-probs = -onehot/n; conv2 gets its true gradient given the
+    (detached) hidden layer."""
+    overrides = [*tiny, "feedback.kind=dfa", "model.dropout=0", f"model.error_at={error_at}"]
+    cfg = load_config(GraphsConfig, ROOT / "graphs/configs/gcn_cora.yaml", overrides)
     torch.manual_seed(0)
     task = make_task(cfg, torch.device("cpu"))
     model = MODELS["gcn"](task.d_in, task.d_out, cfg.model, cfg.feedback, seed=0)
     model.train()
-    loss = task.loss(model)
-    model.fb.backward(loss)
+    model.fb.backward(task.loss(model))
     got = {name: p.grad.clone() for name, p in model.named_parameters()}
 
     h = model.hidden(task.x, task.edge_index)  # (N, 16), a fresh graph
     logits = model.conv2(h.detach(), task.edge_index)
     mask = task.masks["train"]
+    n, onehot = int(mask.sum()), F.one_hot(task.y[mask], task.d_out).float()
     e = torch.zeros_like(logits)
-    e[mask] = (F.softmax(logits[mask], -1) - F.one_hot(task.y[mask], task.d_out)) / int(mask.sum())
+    e[mask] = (F.softmax(logits[mask], -1) - onehot) / n if error_at == "logits" else -onehot / n
     signal = e @ model.fb.projector.B[:, :16]
-    first = list(model.conv1.parameters())
+    first, second = list(model.conv1.parameters()), list(model.conv2.parameters())
     expected_first = torch.autograd.grad(h, first, grad_outputs=signal)
-    second = list(model.conv2.parameters())
     expected_second = torch.autograd.grad(F.cross_entropy(logits[mask], task.y[mask]), second)
     names = {id(p): n for n, p in model.named_parameters()}
     for p, g in [*zip(first, expected_first, strict=True), *zip(second, expected_second, strict=True)]:

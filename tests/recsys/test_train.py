@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from common.config import ConfigError
-from common.paths import DataMissingError
+from common.paths import ROOT, DataMissingError
 from recsys.data import dataset_paths
 from recsys.train import main
-from tests.recsys.conftest import SMOKE
 
-CONFIGS = sorted(Path("recsys/configs").glob("*.yaml"))
+SMOKE = "synthetic_smoke"  # the dataset of the smoke_cache fixture
+CONFIGS = sorted((ROOT / "recsys" / "configs").glob("*.yaml"))
 TINY = ["model.mlp_dims=[8,8]", "model.lnn_dim=4", "model.cross_layers=2", "model.embed_dim=4", "train.batch_size=512"]
 
 
@@ -42,12 +42,12 @@ def test_every_experiment_and_method_trains(tmp_path, smoke_cache, config):
 
 def test_optical_goes_through_the_dfa_path(tmp_path, smoke_cache):
     pytest.importorskip("hardware.optical")
-    final = run(tmp_path, smoke_cache, Path("recsys/configs/deepfm_synthetic.yaml"), "feedback.kind=optical")
+    final = run(tmp_path, smoke_cache, ROOT / "recsys/configs/deepfm_synthetic.yaml", "feedback.kind=optical")
     assert 0.0 < final["metrics"]["test/auc"] < 1.0
 
 
 def test_same_seed_same_final_json(tmp_path, smoke_cache):
-    config = Path("recsys/configs/dcn_synthetic.yaml")
+    config = ROOT / "recsys/configs/dcn_synthetic.yaml"
     args = ("feedback.kind=dfa", "train.epochs=2", "feedback.align_every=1")
     run(tmp_path, smoke_cache, config, *args, out="a")
     run(tmp_path, smoke_cache, config, *args, out="b")
@@ -57,7 +57,7 @@ def test_same_seed_same_final_json(tmp_path, smoke_cache):
 
 
 def test_interrupted_run_resumes_to_the_same_result(tmp_path, smoke_cache):
-    config = Path("recsys/configs/afn_synthetic.yaml")
+    config = ROOT / "recsys/configs/afn_synthetic.yaml"
     args = ("feedback.kind=dfa", "train.epochs=2", "train.patience=1", "search.lr=[0.003,0.001]")
     whole = run(tmp_path, smoke_cache, config, *args, out="whole")
     for _ in range(3):  # 4 units (2 grid points × 2 epochs), one or two at a time
@@ -75,20 +75,20 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, smoke_cache):
 
 def test_fm_refuses_feedback_it_cannot_use(tmp_path, smoke_cache):
     with pytest.raises(ConfigError, match="feedback.kind"):
-        run(tmp_path, smoke_cache, Path("recsys/configs/fm_synthetic.yaml"), "feedback.kind=dfa")
+        run(tmp_path, smoke_cache, ROOT / "recsys/configs/fm_synthetic.yaml", "feedback.kind=dfa")
 
 
 def test_bad_config_key_is_named(tmp_path, smoke_cache):
     with pytest.raises(ConfigError, match="model.mlp_width"):
-        run(tmp_path, smoke_cache, Path("recsys/configs/deepfm_synthetic.yaml"), "model.mlp_width=3")
+        run(tmp_path, smoke_cache, ROOT / "recsys/configs/deepfm_synthetic.yaml", "model.mlp_width=3")
     with pytest.raises(ConfigError, match="unknown dataset 'nope'"):
-        run(tmp_path, smoke_cache, Path("recsys/configs/deepfm_synthetic.yaml"), "data.dataset=nope")
+        run(tmp_path, smoke_cache, ROOT / "recsys/configs/deepfm_synthetic.yaml", "data.dataset=nope")
     with pytest.raises(SystemExit, match="feedback.kind"):
-        run(tmp_path, smoke_cache, Path("recsys/configs/deepfm_synthetic.yaml"), "feedback.kind=fa")
+        run(tmp_path, smoke_cache, ROOT / "recsys/configs/deepfm_synthetic.yaml", "feedback.kind=fa")
 
 
 def test_missing_and_stale_data_are_reported(tmp_path, smoke_cache):
-    config = Path("recsys/configs/deepfm_synthetic.yaml")
+    config = ROOT / "recsys/configs/deepfm_synthetic.yaml"
     with pytest.raises(DataMissingError, match="stats.json"):
         run(tmp_path, str(tmp_path / "empty_cache"), config)
     stale = tmp_path / "stale_cache"
