@@ -8,7 +8,9 @@ For a workload of ``N`` error vectors of dimension ``d`` projected to ``width`` 
   :mod:`hardware.optical`); ``passes = ⌈(d + n_ref) / mirrors⌉ · ⌈width / pixels⌉``: an input larger than
   the micromirror array is sent in parts whose recovered projections add (the recovery is linear), an
   output larger than the camera needs another part of the medium. Time = frames / frame rate; energy =
-  time × device power. Host-side work (ternarization, transfers, the read-out arithmetic) is not counted.
+  time × device power. Host-side work (ternarization, transfers, the read-out arithmetic) is not counted,
+  and four frames is an upper bound: an all-zero ``x⁺`` or ``x⁻`` frame need not be sent (with ``d = 1``,
+  one of the two always is).
 * **digital** — the median measured time of the same product, ``(N, d) @ (d, width)`` in float32 with
   ``torch.matmul``, on this CPU with ``--threads`` threads (and on the GPU when one is present); energy =
   time × an *assumed* power (see :class:`~hardware.config.CostConfig`).
@@ -58,8 +60,9 @@ def device_cost(work: Workload, device: DeviceConfig, reference_ratio: float) ->
 def time_matmul(n: int, d: int, width: int, device: torch.device, repeats: int) -> tuple[float, float]:
     """Median and minimum seconds of ``(n, d) @ (d, width)`` in float32 on ``device``.
 
-    After one warm-up call, each of ``repeats`` samples times enough back-to-back calls to last ≥ 10 ms
-    (a single call of a small product is shorter than the timer's resolution and the scheduler's noise).
+    After three single calls (warm-up, and the fastest sets the count), each of ``repeats`` samples times
+    enough back-to-back calls to last ≥ 10 ms: a single call of a small product is shorter than the
+    timer's resolution and the scheduler's noise.
     """
     gen = torch.Generator().manual_seed(0)
     e = torch.randn(n, d, generator=gen).to(device)
@@ -76,7 +79,7 @@ def time_matmul(n: int, d: int, width: int, device: torch.device, repeats: int) 
         del out
         return (time.perf_counter() - start) / calls
 
-    calls = max(1, math.ceil(0.01 / timed(1)))
+    calls = max(1, math.ceil(0.01 / min(timed(1) for _ in range(3))))
     samples = [timed(calls) for _ in range(repeats)]
     return statistics.median(samples), min(samples)
 

@@ -6,7 +6,7 @@ value a 32-bit hash written as 8 hexadecimal digits. Any field but the label may
 
 The file is read in blocks of bytes; each block is parsed without creating one Python object per field
 (field boundaries from the positions of tabs and newlines, integers and hexadecimal values decoded over all
-rows at once), which keeps the reader above 10^5 rows/s on one core. Every field becomes a 64-bit *key*:
+rows at once); ``bench/recsys_preprocess.py`` measures its speed. Every field becomes a 64-bit *key*:
 
 * integer field, value ``v``: ``int(log(v)^2)`` if ``v > 2`` (the Criteo winners' discretisation), else
   ``v - 2`` (pytorch-fm's convention, which keeps small and negative values apart from the log buckets ≥ 1);
@@ -47,7 +47,11 @@ _ALL = 2**64 - 1
 # Masks that keep the first k bytes (low end) or the last k bytes (high end) of a little-endian word, k = 0..8.
 _KEEP_LOW = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [_ALL], dtype=np.uint64)
 _KEEP_HIGH = np.array([_ALL ^ ((1 << (8 * (8 - k))) - 1) if k else 0 for k in range(9)], dtype=np.uint64)
-_BYTES = {value: _U(int.from_bytes(bytes([value]) * 8, "little")) for value in (0x0F, 0x10, 0x30, 0xF0, 0x06)}
+
+
+def _rep(byte: int) -> np.uint64:
+    """``byte`` in each of the 8 bytes of a word."""
+    return _U(byte * 0x0101010101010101)
 
 
 @dataclass
@@ -153,12 +157,12 @@ def _parse_integers(words: np.ndarray, ends: np.ndarray, lengths: np.ndarray) ->
     characters as a second word; each word is decoded with bit operations on all fields at once.
     """
     value, ok, negative = _decimal_word(words[ends - 8], np.minimum(lengths, 8), sign_allowed=lengths <= 8)
-    long = np.flatnonzero(lengths.ravel() > 8)
-    if len(long):
-        flat_ends, flat_lengths = ends.ravel()[long], lengths.ravel()[long]
-        high, high_ok, high_negative = _decimal_word(words[flat_ends - 16], np.clip(flat_lengths - 8, 0, 8), True)
-        for array, update in ((value, high * 10**8 + value.ravel()[long]), (ok, ok.ravel()[long] & high_ok)):
-            array.ravel()[long] = update
+    long = np.flatnonzero(lengths.ravel() > 8)  # views below: value, ok and negative are contiguous
+    if len(long):  # more than 8 characters: the earlier ones (and the sign) sit in the word before
+        earlier = words[ends.ravel()[long] - 16]
+        high, high_ok, high_negative = _decimal_word(earlier, np.minimum(lengths.ravel()[long] - 8, 8), True)
+        value.ravel()[long] += high * 10**8
+        ok.ravel()[long] &= high_ok
         negative.ravel()[long] = high_negative
     digits = lengths - negative
     ok &= (lengths <= MAX_INT_CHARS) & ~(negative & ((digits == 0) | (digits > MAX_NEGATIVE_DIGITS)))
@@ -172,9 +176,9 @@ def _decimal_word(word: np.ndarray, chars: np.ndarray, sign_allowed: np.ndarray 
     negative = sign_allowed & (chars > 0) & (first == MINUS)
     keep = _KEEP_HIGH[chars - negative]  # the digits; the leading bytes become zeros, i.e. leading zeros
     text = word & keep
-    b = _BYTES
-    ok = ((text & b[0xF0]) == (b[0x30] & keep)) & ((((text & b[0x0F]) + b[0x06]) & b[0x10]) == 0)
-    d = text & b[0x0F]  # digit values, most significant in the lowest byte
+    # A digit is 0x30..0x39: high nibble 3, and a low nibble that does not reach 0x10 when 6 is added.
+    ok = ((text & _rep(0xF0)) == (_rep(0x30) & keep)) & ((((text & _rep(0x0F)) + _rep(0x06)) & _rep(0x10)) == 0)
+    d = text & _rep(0x0F)  # digit values, most significant in the lowest byte
     d = (d * _U(10) + (d >> _U(8))) & _U(0x00FF00FF00FF00FF)
     d = (d * _U(100) + (d >> _U(16))) & _U(0x0000FFFF0000FFFF)
     d = (d * _U(10000) + (d >> _U(32))) & _U(0xFFFFFFFF)
@@ -189,12 +193,12 @@ def _parse_hex(raw: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.nda
     """
     keep = _KEEP_LOW[np.minimum(lengths, HEX_CHARS)]
     raw = raw & keep
-    text = raw | (_U(0x2020202020202020) & keep)  # lower-case the letters (digits already have bit 5 set)
-    nibble = (text & _U(0x0F0F0F0F0F0F0F0F)) + _U(9) * ((text >> _U(6)) & _U(0x0101010101010101))
+    text = raw | (_rep(0x20) & keep)  # lower-case the letters (digits already have bit 5 set)
+    nibble = (text & _rep(0x0F)) + _U(9) * ((text >> _U(6)) & _rep(0x01))  # '0'..'9' → 0..9, 'a'..'f' → 10..15
     # Encode the nibbles back to text: equal to the input only where every character was a hex digit.
-    above9 = ((nibble + _U(0x7676767676767676)) >> _U(7)) & _U(0x0101010101010101)
-    again = (nibble + _U(0x3030303030303030) + _U(0x27) * above9) & keep
-    in_range = ((nibble + _U(0x7070707070707070)) & _U(0x8080808080808080)) == 0  # every nibble ≤ 15
+    above9 = ((nibble + _rep(0x76)) >> _U(7)) & _rep(0x01)
+    again = (nibble + _rep(0x30) + _U(0x27) * above9) & keep
+    in_range = ((nibble + _rep(0x70)) & _rep(0x80)) == 0  # every nibble ≤ 15 ('g'..'o' would give 16..24)
     ok = (again == text) & in_range & (lengths <= HEX_CHARS)
     # Pack the 8 nibbles (first character most significant), then drop the padding nibbles.
     packed = ((nibble & _U(0x000F000F000F000F)) << _U(4)) | ((nibble >> _U(8)) & _U(0x000F000F000F000F))

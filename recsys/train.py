@@ -64,7 +64,8 @@ class GridSearch:
 
     def best(self) -> int:
         """The grid point with the best validation AUC."""
-        return max(range(len(self.grid)), key=lambda i: self.trackers[i].best or float("-inf"))
+        scores = [float("-inf") if t.best is None else t.best for t in self.trackers]
+        return max(range(len(self.grid)), key=scores.__getitem__)
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -20,7 +20,7 @@ rule hardware_fidelity:
         png=f"{HARDWARE_DIR}/fidelity.png",
     params:
         overrides=lambda w: " ".join(hardware_cfg().get("fidelity", [])),
-    threads: lambda w: hardware_cfg().get("threads", 1)
+    threads: 1  # small tensors: a second thread only waits
     log:
         f"{HARDWARE_DIR}/fidelity.log",
     shell:
@@ -37,7 +37,7 @@ rule hardware_cost:
         f"{HARDWARE_DIR}/cost.json",
     params:
         overrides=lambda w: " ".join(hardware_cfg().get("cost", [])),
-    threads: lambda w: hardware_cfg().get("threads", 1)
+    threads: lambda w: hardware_cfg().get("threads", 1)  # the digital products are timed with these threads
     log:
         f"{HARDWARE_DIR}/cost.log",
     shell:

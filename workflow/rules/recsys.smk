@@ -1,6 +1,10 @@
 # Recsys: CTR models on Criteo-format data, the paper's Table 2. `snakemake --cores 2 recsys`
 # Each dataset (recsys/datasets/<name>.yaml) is prepared once into data/cache/recsys/<name>/ and shared by
-# the runs on it: generated (recsys.generate) when its source is the generator, then preprocessed.
+# the runs on it: generated (recsys.generate) when its source is the generator, then preprocessed; Snakemake
+# redoes neither while the dataset's YAML and code are unchanged. The real Criteo train.txt is the user's to
+# provide: while it is absent, the profile's experiments on it are left out (with a notice) and the report
+# marks their cells "not run".
+import shlex
 from types import SimpleNamespace
 
 from common.config import load_config
@@ -10,7 +14,7 @@ from recsys.data import CACHE_DIR, CRITEO_HOW_TO, PREPARED, load_dataset_config
 
 def recsys_dataset(wildcards):
     """The dataset a run reads: its resolved data.dataset (experiment YAML, method, profile overrides)."""
-    overrides = [*run_overrides(wildcards).split(), f"feedback.kind={wildcards.method}"]
+    overrides = [*shlex.split(run_overrides(wildcards)), f"feedback.kind={wildcards.method}"]
     return load_config(RecsysConfig, f"recsys/configs/{wildcards.exp}.yaml", overrides).data.dataset
 
 
@@ -24,6 +28,20 @@ def recsys_datasets():
             for method in spec["methods"]
         }
     )
+
+
+def recsys_drop_missing_files():
+    """Leave out the experiments whose dataset is a user's file that is absent (the real Criteo train.txt)."""
+    experiments = domain_cfg("recsys").get("experiments", {})
+    left_out = {}
+    for exp, spec in list(experiments.items()):
+        name = recsys_dataset(SimpleNamespace(domain="recsys", exp=exp, method=spec["methods"][0]))
+        cfg = load_dataset_config(name)
+        if cfg.source == "file" and not Path(cfg.path).exists():
+            left_out.setdefault(cfg.path, []).append(exp)
+            del experiments[exp]
+    for path, exps in left_out.items():
+        print(f"[recsys] {path} is absent (see data/criteo/README.txt): left out {', '.join(exps)}", file=sys.stderr)
 
 
 def recsys_raw(wildcards):
@@ -42,6 +60,7 @@ def recsys_run_inputs(wildcards):
     return [f"{CACHE_DIR}/{recsys_dataset(wildcards)}/stats.json", *models]
 
 
+recsys_drop_missing_files()
 DOMAIN_INPUTS["recsys"] = recsys_run_inputs
 
 
