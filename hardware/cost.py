@@ -12,8 +12,8 @@ For a workload of ``N`` error vectors of dimension ``d`` projected to ``width`` 
   and four frames is an upper bound: an all-zero ``x⁺`` or ``x⁻`` frame need not be sent (with ``d = 1``,
   one of the two always is).
 * **digital** — the median measured time of the same product, ``(N, d) @ (d, width)`` in float32 with
-  ``torch.matmul``, on this CPU with ``--threads`` threads (and on the GPU when one is present); energy =
-  time × an *assumed* power (see :class:`~hardware.config.CostConfig`).
+  ``torch.matmul``, on this CPU with the faster of 1 and ``--threads`` threads (and on the GPU when one
+  is present); energy = time × an *assumed* power (see :class:`~hardware.config.CostConfig`).
 * **break-even** — device time grows with ``N`` only, digital time with ``N · d · width``: at the
   measured digital rate ``R`` (multiply-adds per second), the device wins once ``d · width`` exceeds
   ``FRAMES_PER_VECTOR · R / frame_rate`` (an extrapolation: ``R`` itself changes with the shape).
@@ -94,6 +94,24 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def time_cpu(shape: tuple[int, int, int], threads: int, repeats: int) -> tuple[float, float, int]:
+    """The faster of one thread and ``threads`` threads: median, minimum and the thread count used.
+
+    A small product gains nothing from a second thread, and on a busy machine a thread that waits for
+    its partner at a barrier inflates the time by orders of magnitude: the digital side gets its best setting.
+    """
+    before = torch.get_num_threads()
+    timings = {}
+    try:
+        for count in sorted({1, threads}):
+            torch.set_num_threads(count)
+            timings[count] = time_matmul(*shape, torch.device("cpu"), repeats)
+    finally:
+        torch.set_num_threads(before)
+    count = min(timings, key=lambda c: timings[c][0])
+    return (*timings[count], count)
+
+
 def estimate(cfg: CostConfig, threads: int) -> dict[str, Any]:
     """The cost table: one row per workload, device and digital side by side."""
     gpu = torch.device("cuda") if torch.cuda.is_available() else None
@@ -110,19 +128,13 @@ def estimate(cfg: CostConfig, threads: int) -> dict[str, Any]:
         }
         row |= device_cost(work, cfg.device, cfg.optical.reference_ratio)
         shape = (work.vectors, work.d_err, work.width)
-        for name, dev, watts in (("cpu", torch.device("cpu"), cfg.cpu_power_w), ("gpu", gpu, cfg.gpu_power_w)):
-            if dev is None:
-                row |= {f"{name}_s": None, f"{name}_min_s": None, f"{name}_j": None, f"{name}_breakeven": None}
-                continue
-            median, fastest = time_matmul(*shape, dev, cfg.repeats)
-            macs_per_s = math.prod(shape) / median
-            row |= {
-                f"{name}_s": median,
-                f"{name}_min_s": fastest,
-                f"{name}_j": median * watts,
-                # d·width above which the device (time ∝ vectors only) beats this measured digital rate
-                f"{name}_breakeven": FRAMES_PER_VECTOR * macs_per_s / cfg.device.frame_rate,
-            }
+        median, fastest, row["cpu_threads"] = time_cpu(shape, threads, cfg.repeats)
+        row |= digital_cost("cpu", median, fastest, shape, cfg.cpu_power_w, cfg.device.frame_rate)
+        if gpu is None:
+            row |= {"gpu_s": None, "gpu_min_s": None, "gpu_j": None, "gpu_breakeven": None}
+        else:
+            median, fastest = time_matmul(*shape, gpu, cfg.repeats)
+            row |= digital_cost("gpu", median, fastest, shape, cfg.gpu_power_w, cfg.device.frame_rate)
         rows.append(row)
     return {
         "device": to_dict(cfg.device),
@@ -131,6 +143,20 @@ def estimate(cfg: CostConfig, threads: int) -> dict[str, Any]:
         "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
         "frames_per_vector": FRAMES_PER_VECTOR,
         "rows": rows,
+    }
+
+
+def digital_cost(
+    name: str, median: float, fastest: float, shape: tuple[int, int, int], watts: float, frame_rate: float
+) -> dict[str, float]:
+    """Time, energy and break-even ``d · width`` of one measured digital product."""
+    macs_per_s = math.prod(shape) / median
+    return {
+        f"{name}_s": median,
+        f"{name}_min_s": fastest,
+        f"{name}_j": median * watts,
+        # d·width above which the device (time ∝ vectors only) beats this measured digital rate
+        f"{name}_breakeven": FRAMES_PER_VECTOR * macs_per_s / frame_rate,
     }
 
 

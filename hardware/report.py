@@ -97,7 +97,7 @@ def cost_section(path: Path, ctx: DomainContext) -> str:
         f"Device: {dev['name']} — {dev['frame_rate']:g} frames/s, {dev['input_mirrors']:,} mirrors, "
         f"{dev['output_pixels']:,} camera pixels, {dev['power_w']:g} W; {record['frames_per_vector']} frames per "
         "error vector. Digital: the same product `(N, d) @ (d, width)` in float32, median wall time measured on "
-        f"{cpu['name']} ({cpu['threads']} threads; energy at an assumed {cpu['power_w']:g} W)"
+        f"{cpu['name']} (the faster of 1 and {cpu['threads']} threads; energy at an assumed {cpu['power_w']:g} W)"
         + (f" and {gpu['name']} (assumed {gpu['power_w']:g} W)" if gpu else "; GPU: not measured (none present)")
         + f". Load average during the CPU timings: {load['before'][0]:.1f} → {load['after'][0]:.1f} "
         "(timings on a shared machine are inflated). Break-even: the d · width above which the device would beat "

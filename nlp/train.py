@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
             metrics = {"epoch": done / batches.steps_per_epoch, "lr": opt.param_groups[0]["lr"]}
             metrics |= meter.summary() | evaluate(model, valid_chunks, cfg.train)
             if align and (done // eval_every) % cfg.feedback.align_every == 0:
+                model.train()  # the function training differentiates (dropout on, same masks in both passes)
                 with autocast(device, cfg.train.amp):
                     metrics |= measure_alignment(
                         model.fb, model.parameters(), lambda: lm_loss(model, align_x, align_y), seed=done
@@ -168,6 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
                 schedule.step(metrics["val/loss"])
             best.update(metrics["val/loss"], done, metrics)
             run.log(done, metrics)
+            run.bar.set_postfix(val_ppl=f"{metrics['val/ppl']:.1f}", best=f"{math.exp(best.best):.1f}")
             meter.reset()
             run.checkpoint(done, model=model, optimizer=opt, schedule=schedule, best=best, meter=meter)
         elif args.stop_after is not None and done - start == args.stop_after:
