@@ -12,9 +12,11 @@ Physical figures and their sources:
 * Device: LightOn's OPU reaches 1500 TeraOPS on inputs and outputs of up to 10⁶ (Brossollet et al. 2021,
   arXiv:2107.11814) under 30 W (Wang et al. 2024, arXiv:2409.12965). The frame rate is *derived* from
   these: 1.5·10¹⁵ / (10⁶ × 10⁶) = 1.5 kHz. A DMD alone switches binary patterns far faster (TI DLP7000,
-  1024×768 mirrors: 32,552 patterns/s, datasheet DLPS026): the camera bounds the rate.
+  1024×768 mirrors: over 32,000 binary patterns/s, ti.com/lit/ds/symlink/dlp7000.pdf), so the camera
+  read-out, not the mirrors, bounds the rate (our inference).
 * Digital side: the power of the CPU cores and of the GPU is *assumed* (not measured here): an AMD EPYC 7763
-  has a 280 W TDP for 64 cores (≈ 4.4 W per core); an H100 SXM has a 700 W TDP (NVIDIA datasheet).
+  has a 280 W TDP for 64 cores (≈ 4.4 W per core, AMD's specification); an H100 SXM has a 700 W TDP
+  (NVIDIA's specification).
 """
 
 from __future__ import annotations
@@ -48,12 +50,13 @@ class OpticalConfig:
 
     threshold: float = 0.3
     """Ternarization: component ``e_i`` becomes sign(e_i) if |e_i| ≥ threshold · max_j |e_j| of its own
-    error vector, else 0 (see :func:`hardware.optical.ternarize`). 0.3 keeps the ternary code closest to
-    the error for Gaussian errors and near it for softmax errors (results/hardware/fidelity.json)."""
+    error vector, else 0 (see :func:`hardware.optical.ternarize`). In the fidelity sweep, 0.3 keeps the
+    ternary code closest to the error for Gaussian errors and near the best for softmax errors (0.4)."""
     reference_ratio: float = 1.0
-    """Reference mirrors per error component (at least one): the reference field's strength. The
-    interference term is strongest, relative to quantization, when the reference and the signal carry
-    similar power, i.e. when this matches the fraction of components that survive ternarization."""
+    """Reference mirrors per error component (at least one): the reference field's strength. Relative to
+    quantization, the interference term is strongest when the reference and the signal carry similar
+    power; a reference as large as the whole input keeps the frames' intensity, and so the exposure set on
+    the reference, valid whatever the number of components that survive ternarization."""
     camera: CameraConfig = field(default_factory=CameraConfig)
     """The detector."""
     cache_mb: float = 512.0

@@ -32,10 +32,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
-from numpy.lib.format import open_memmap
 
 from common.config import to_dict
 from common.paths import require_file
@@ -140,24 +139,29 @@ def preprocess(src: Path, paths: DatasetPaths, cfg: PreprocessConfig, dataset: d
     field_dims = [FIRST_ID + len(v) for v in vocab]
     np.savez(paths.vocab, **{f"field_{i}": v for i, v in enumerate(vocab)})
 
-    # Pass 2 (scratch): ids, written split by split in file order.
-    xs = {s: open_memmap(paths.x(s), "w+", np.int32, (int(n), N_FIELDS)) for s, n in zip(SPLITS, rows, strict=True)}
-    ys = {s: open_memmap(paths.y(s), "w+", np.uint8, (int(n),)) for s, n in zip(SPLITS, rows, strict=True)}
-    filled = np.zeros(3, dtype=np.int64)
+    # Pass 2 (scratch): ids, appended split by split in file order. Plain writes, not memory maps: the pages
+    # of a mapped file would count in the resident memory of the process.
     oov, empty = np.zeros((3, N_FIELDS), dtype=np.int64), np.zeros((3, N_FIELDS), dtype=np.int64)
-    for keys, missing, label, split in scratch.read(int(rows.sum()), chunk=1 << 18):
-        ids = np.stack([encode(keys[:, f], missing[:, f], vocab[f]) for f in range(N_FIELDS)], axis=1)
-        for s, name in enumerate(SPLITS):
-            mine = split == s
-            n = int(mine.sum())
-            xs[name][filled[s] : filled[s] + n] = ids[mine]
-            ys[name][filled[s] : filled[s] + n] = label[mine]
-            oov[s] += (ids[mine] == OOV).sum(0)
-            empty[s] += (ids[mine] == EMPTY).sum(0)
-            filled[s] += n
-    for array in (*xs.values(), *ys.values()):
-        array.flush()
-    del xs, ys
+    total = int(rows.sum())
+    bar = progress(total=total, desc=f"preprocess {src.name} (ids)", unit="row", unit_scale=True)
+    with contextlib.ExitStack() as stack:
+        xs = [
+            stack.enter_context(_npy_writer(paths.x(s), np.int32, (int(n), N_FIELDS)))
+            for s, n in zip(SPLITS, rows, strict=True)
+        ]
+        ys = [
+            stack.enter_context(_npy_writer(paths.y(s), np.uint8, (int(n),))) for s, n in zip(SPLITS, rows, strict=True)
+        ]
+        for keys, missing, label, split in scratch.read(total, chunk=1 << 18):
+            ids = np.stack([encode(keys[:, f], missing[:, f], vocab[f]) for f in range(N_FIELDS)], axis=1)
+            for s in range(len(SPLITS)):
+                mine = split == s
+                xs[s].write(ids[mine].tobytes())
+                ys[s].write(label[mine].tobytes())
+                oov[s] += (ids[mine] == OOV).sum(0)
+                empty[s] += (ids[mine] == EMPTY).sum(0)
+            bar.update(len(label))
+    bar.close()
     scratch.remove()
 
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -223,18 +227,31 @@ class Scratch:
     def read(self, n: int, chunk: int) -> Iterator[tuple[np.ndarray, ...]]:
         """(keys (m, 39) int64, missing (m, 39) bool, labels, splits) in chunks of ``chunk`` rows."""
         packed = (N_FIELDS + 7) // 8
-        keys = np.memmap(self.folder / "keys", np.int32, "r", shape=(n, N_FIELDS)) if n else np.empty((0, N_FIELDS))
-        missing = np.memmap(self.folder / "missing", np.uint8, "r", shape=(n, packed)) if n else np.empty((0, packed))
-        label = np.fromfile(self.folder / "label", np.uint8)
-        split = np.fromfile(self.folder / "split", np.uint8)
-        for start in range(0, n, chunk):
-            k = np.asarray(keys[start : start + chunk]).astype(np.int64)
-            k[:, N_INT:] &= 0xFFFFFFFF  # categorical: back from the int32 bit pattern to the unsigned value
-            m = np.unpackbits(missing[start : start + chunk], axis=1, count=N_FIELDS).astype(bool)
-            yield k, m, label[start : start + chunk], split[start : start + chunk]
+        with contextlib.ExitStack() as stack:
+            files = {name: stack.enter_context(open(self.folder / name, "rb")) for name in self.FILES}
+            for start in range(0, n, chunk):
+                m = min(chunk, n - start)
+                keys = np.fromfile(files["keys"], np.int32, m * N_FIELDS).reshape(m, N_FIELDS).astype(np.int64)
+                keys[:, N_INT:] &= 0xFFFFFFFF  # categorical: back from the int32 bit pattern to the unsigned value
+                bits = np.fromfile(files["missing"], np.uint8, m * packed).reshape(m, packed)
+                missing = np.unpackbits(bits, axis=1, count=N_FIELDS).astype(bool)
+                yield keys, missing, np.fromfile(files["label"], np.uint8, m), np.fromfile(files["split"], np.uint8, m)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _npy_writer(path: Path, dtype: type, shape: tuple[int, ...]) -> Iterator[BinaryIO]:
+    """An open ``.npy`` file whose header announces ``shape``; the caller appends the rows' bytes in order."""
+    with open(path, "wb") as fh:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(fh, header)
+        start = fh.tell()
+        yield fh
+        expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if fh.tell() - start != expected:
+            raise RuntimeError(f"{path}: wrote {fh.tell() - start} bytes of data, its header announces {expected}")
 
 
 def _generator_info(src: Path) -> dict | None:
