@@ -45,7 +45,8 @@ def measure_alignment(
         (tape,) = _single_tape(fb)
         outs = torch.autograd.grad(loss, [tape.output, *tape.points, *params], allow_unused=True)
     e, bp_points, bp_params = outs[0], outs[1 : 1 + len(tape.points)], outs[1 + len(tape.points) :]
-    signals = fb.signals(e.detach())
+    with torch.random.fork_rng(devices=_devices(params)):  # a noisy (optical) projector must not shift training's RNG
+        signals = fb.signals(e.detach())
 
     with torch.random.fork_rng(devices=_devices(params)):
         torch.manual_seed(seed)

@@ -88,33 +88,57 @@ def architecture(model: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def curves(ctx: DomainContext) -> list[str]:
-    """Validation AUC per epoch of each run's selected grid point (one panel per experiment)."""
-    series: dict[str, dict[str, list[tuple[list[int], list[float]]]]] = defaultdict(lambda: defaultdict(list))
+def selected_records(ctx: DomainContext) -> dict[str, dict[str, list[list[dict[str, Any]]]]]:
+    """experiment → method → one list of metrics.jsonl records per seed, at the run's selected grid point."""
+    found: dict[str, dict[str, list[list[dict[str, Any]]]]] = defaultdict(lambda: defaultdict(list))
     for (experiment, method), dirs in sorted(ctx.run_dirs.items()):
         for run_dir in dirs:
-            final = json.loads((run_dir / "final.json").read_text())
-            records = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("grid") == final["selected"]["grid"]]
+            chosen = json.loads((run_dir / "final.json").read_text())["selected"]["grid"]
+            records = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("grid") == chosen]
             if records:
-                series[experiment][method].append(([r["epoch"] for r in records], [r["val/auc"] for r in records]))
-    if not series:
+                found[experiment][method].append(records)
+    return found
+
+
+def curves(ctx: DomainContext) -> list[str]:
+    """Validation AUC per epoch, and DFA's alignment with BP per feedback point, at the selected grid point."""
+    records = selected_records(ctx)
+    parts = []
+    auc = {e: {m: [(r, "val/auc") for r in runs] for m, runs in methods.items()} for e, methods in records.items()}
+    caption = "Validation AUC per epoch at each run's selected learning rate and dropout"
+    parts += _panels(ctx, auc, "validation AUC", "recsys_validation_auc.png", caption)
+    alignment: dict[str, dict[str, list[tuple[list[dict], str]]]] = {}
+    for experiment, methods in records.items():
+        for method, runs in methods.items():
+            keys = sorted({k for r in runs[0] for k in r if k.startswith("align/cos/p")}, key=lambda k: int(k[11:]))
+            for key in keys:
+                alignment.setdefault(f"{experiment} ({method})", {})[f"point {key[11:]}"] = [(r, key) for r in runs]
+    caption = (
+        "Cosine between the DFA signal and the BP gradient at each feedback point (training batch; mean over "
+        "samples), per epoch at the selected learning rate (the paper's appendix A)"
+    )
+    parts += _panels(ctx, alignment, "cosine(DFA signal, BP gradient)", "recsys_alignment.png", caption)
+    return parts
+
+
+def _panels(ctx: DomainContext, panels: dict, ylabel: str, name: str, caption: str) -> list[str]:
+    """One panel per key of ``panels``, one line per label: [(records of a seed, metric key), ...]."""
+    if not panels:
         return []
-    fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.6), squeeze=False)
-    for ax, (experiment, methods) in zip(axes[0], sorted(series.items()), strict=True):
-        for method, runs in sorted(methods.items()):
-            for i, (epochs, aucs) in enumerate(runs):
-                ax.plot(
-                    epochs, aucs, marker="o", color=f"C{sorted(methods).index(method)}", label=None if i else method
-                )
-        ax.set_title(experiment)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (title, lines) in zip(axes[0], sorted(panels.items()), strict=True):
+        for color, (label, runs) in enumerate(sorted(lines.items())):
+            for seed, (run, key) in enumerate(runs):
+                points = [(r["epoch"], r[key]) for r in run if r.get(key) is not None]
+                ax.plot(*zip(*points, strict=True), marker="o", color=f"C{color}", label=None if seed else label)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("validation AUC")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
-    out = Path(ctx.fig_dir) / "recsys_validation_auc.png"
+    out = Path(ctx.fig_dir) / name
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
-    caption = "Validation AUC per epoch at each run's selected learning rate and dropout"
     return [f"![{caption}]({ctx.rel(out)})\n\n*{caption}.*\n"]

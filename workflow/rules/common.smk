@@ -48,7 +48,10 @@ def code_inputs(wildcards):
     """The code a run executes: a change to it re-runs the experiment (report-only code excluded)."""
     files = [str(p) for p in (ROOT / wildcards.domain).glob("*.py") if p.name != "report.py"]
     core = ["config", "feedback", "projectors", "fa", "alignment", "run", "seeding", "metrics", "paths"]
-    return sorted(files) + [str(ROOT / "common" / f"{name}.py") for name in core]
+    files += [str(ROOT / "common" / f"{name}.py") for name in core]
+    if wildcards.method == "optical":  # the emulator is part of an optical run
+        files += [str(ROOT / "hardware" / f"{name}.py") for name in ("config", "medium", "camera", "optical")]
+    return sorted(files)
 
 
 wildcard_constraints:

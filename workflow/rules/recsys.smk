@@ -9,13 +9,15 @@ from types import SimpleNamespace
 
 from common.config import load_config
 from recsys.config import RecsysConfig
-from recsys.data import CACHE_DIR, CRITEO_HOW_TO, PREPARED, load_dataset_config
+from recsys.data import CACHE_DIR, CRITEO_HOW_TO, PREPARED, load_dataset_config, resolve
+
+RECSYS_CACHE = str(ROOT / CACHE_DIR)  # absolute: the workflow may run with --directory elsewhere
 
 
 def recsys_dataset(wildcards):
     """The dataset a run reads: its resolved data.dataset (experiment YAML, method, profile overrides)."""
     overrides = [*shlex.split(run_overrides(wildcards)), f"feedback.kind={wildcards.method}"]
-    return load_config(RecsysConfig, f"recsys/configs/{wildcards.exp}.yaml", overrides).data.dataset
+    return load_config(RecsysConfig, ROOT / "recsys" / "configs" / f"{wildcards.exp}.yaml", overrides).data.dataset
 
 
 def recsys_datasets():
@@ -37,7 +39,7 @@ def recsys_drop_missing_files():
     for exp, spec in list(experiments.items()):
         name = recsys_dataset(SimpleNamespace(domain="recsys", exp=exp, method=spec["methods"][0]))
         cfg = load_dataset_config(name)
-        if cfg.source == "file" and not Path(cfg.path).exists():
+        if cfg.source == "file" and not resolve(cfg.path).exists():
             left_out.setdefault(cfg.path, []).append(exp)
             del experiments[exp]
     for path, exps in left_out.items():
@@ -48,16 +50,16 @@ def recsys_raw(wildcards):
     """The text a dataset is preprocessed from; a user's file that is missing is reported with where to get it."""
     cfg = load_dataset_config(wildcards.dataset)
     if cfg.source == "generated":
-        return f"{CACHE_DIR}/{wildcards.dataset}/train.txt"
-    if not Path(cfg.path).exists():
+        return f"{RECSYS_CACHE}/{wildcards.dataset}/train.txt"
+    if not resolve(cfg.path).exists():
         raise FileNotFoundError(f"recsys dataset '{wildcards.dataset}' reads {cfg.path}, which is missing. {CRITEO_HOW_TO}")
-    return cfg.path
+    return str(resolve(cfg.path))
 
 
 def recsys_run_inputs(wildcards):
     """What a run reads besides its config: the prepared dataset, and the model files (a subpackage)."""
-    models = sorted(str(p) for p in Path("recsys/models").glob("*.py"))
-    return [f"{CACHE_DIR}/{recsys_dataset(wildcards)}/stats.json", *models]
+    models = sorted(str(p) for p in (ROOT / "recsys" / "models").glob("*.py"))
+    return [f"{RECSYS_CACHE}/{recsys_dataset(wildcards)}/stats.json", *models]
 
 
 recsys_drop_missing_files()
@@ -67,35 +69,35 @@ DOMAIN_INPUTS["recsys"] = recsys_run_inputs
 rule recsys_generate:
     """Criteo-format rows from the hidden click model (datasets whose source is the generator)."""
     input:
-        config="recsys/datasets/{dataset}.yaml",
-        code=["recsys/generate.py", "recsys/config.py", "recsys/reader.py"],
+        config=str(ROOT / "recsys" / "datasets" / "{dataset}.yaml"),
+        code=[str(ROOT / "recsys" / f"{name}.py") for name in ("generate", "config", "reader")],
     output:
-        raw=f"{CACHE_DIR}/{{dataset}}/train.txt",
-        info=f"{CACHE_DIR}/{{dataset}}/train.txt.json",
+        raw=f"{RECSYS_CACHE}/{{dataset}}/train.txt",
+        info=f"{RECSYS_CACHE}/{{dataset}}/train.txt.json",
     log:
-        f"{CACHE_DIR}/{{dataset}}/generate.log",
+        f"{RECSYS_CACHE}/{{dataset}}/generate.log",
     shell:
-        "{PYTHON} -m recsys.generate --dataset {wildcards.dataset} 2> >(tee {log} >&2)"
+        "PYTHONPATH={ROOT} {PYTHON} -m recsys.generate --dataset {wildcards.dataset} 2> >(tee {log} >&2)"
 
 
 rule recsys_preprocess:
     """Text → int32 ids and training-split vocabularies (two streaming passes, bounded memory)."""
     input:
         raw=recsys_raw,
-        config="recsys/datasets/{dataset}.yaml",
-        code=["recsys/preprocess.py", "recsys/reader.py", "recsys/data.py", "recsys/config.py"],
+        config=str(ROOT / "recsys" / "datasets" / "{dataset}.yaml"),
+        code=[str(ROOT / "recsys" / f"{name}.py") for name in ("preprocess", "reader", "data", "config")],
     output:
-        [f"{CACHE_DIR}/{{dataset}}/{name}" for name in PREPARED],
+        [f"{RECSYS_CACHE}/{{dataset}}/{name}" for name in PREPARED],
     log:
-        f"{CACHE_DIR}/{{dataset}}/preprocess.log",
+        f"{RECSYS_CACHE}/{{dataset}}/preprocess.log",
     shell:
-        "{PYTHON} -m recsys.preprocess --dataset {wildcards.dataset} 2> >(tee {log} >&2)"
+        "PYTHONPATH={ROOT} {PYTHON} -m recsys.preprocess --dataset {wildcards.dataset} 2> >(tee {log} >&2)"
 
 
 rule recsys_data:
     """Prepare every dataset the profile's recsys runs read: `snakemake --cores 2 recsys_data`."""
     input:
-        [f"{CACHE_DIR}/{name}/stats.json" for name in recsys_datasets()],
+        [f"{RECSYS_CACHE}/{name}/stats.json" for name in recsys_datasets()],
 
 
 rule recsys:
