@@ -2,8 +2,8 @@
 
 python -m nerf.train --config nerf/configs/nerf4x128_lego100.yaml --out results/x feedback.kind=dfa
 
-The run folder gets metrics.jsonl (training loss and PSNR, learning rate, iterations/s, learning-curve
-PSNR, DFA/BP alignment), final.json (test PSNR and SSIM), renders/ (test views, ground truth and depth
+The run folder gets metrics.jsonl (training PSNR, learning rate, iterations/s, learning-curve PSNR,
+DFA/BP alignment), final.json (test PSNR and SSIM), renders/ (test views, ground truth and depth
 maps as PNG) and turntable.gif (novel views: colour | depth).
 """
 
@@ -22,6 +22,7 @@ from common.alignment import measure_alignment
 from common.config import load_config
 from common.feedback import backward
 from common.run import Run, parse_args, progress
+from nerf.cameras import Rays
 from nerf.config import NerfConfig, TrainConfig
 from nerf.data import Scene, load_scene
 from nerf.images import depth_to_uint8, save_gif, save_png, to_uint8
@@ -71,12 +72,14 @@ def autocast(cfg: NerfConfig, device: torch.device) -> contextlib.AbstractContex
     return contextlib.nullcontext()
 
 
-def render(nets: list[NeRF], rays, scene: Scene, cfg: NerfConfig, train: bool) -> tuple[RenderOut, RenderOut | None]:
+def render(
+    nets: list[NeRF], rays: Rays, scene: Scene, cfg: NerfConfig, train: bool
+) -> tuple[RenderOut, RenderOut | None]:
     fine = nets[1] if len(nets) > 1 else None
     return render_rays(nets[0], fine, rays, scene.near, scene.far, cfg.sampling, scene.background, train)
 
 
-def train_step(nets: list[NeRF], opt, rays, target: Tensor, scene: Scene, cfg: NerfConfig, device) -> Tensor:
+def train_step(nets: list[NeRF], opt, rays: Rays, target: Tensor, scene: Scene, cfg: NerfConfig, device) -> Tensor:
     """One step on a batch of rays; returns the MSE of the final (fine, else coarse) colours, detached."""
     for net in nets:
         net.train()
@@ -88,11 +91,12 @@ def train_step(nets: list[NeRF], opt, rays, target: Tensor, scene: Scene, cfg: N
     opt.zero_grad(set_to_none=True)
     backward(loss, *(net.fb for net in nets))
     opt.step()
-    return F.mse_loss((fine or coarse).rgb.detach(), target)
+    final = fine if fine is not None else coarse
+    return F.mse_loss(final.rgb.detach(), target)
 
 
 @torch.no_grad()
-def render_view(nets: list[NeRF], rays, scene: Scene, cfg: NerfConfig, device) -> tuple[RenderOut, RenderOut]:
+def render_view(nets: list[NeRF], rays: Rays, scene: Scene, cfg: NerfConfig, device) -> tuple[RenderOut, RenderOut]:
     """Render all rays of one view in chunks of ``eval.chunk``: (final, coarse) outputs, on the CPU."""
     for net in nets:
         net.eval()
@@ -101,7 +105,7 @@ def render_view(nets: list[NeRF], rays, scene: Scene, cfg: NerfConfig, device) -
         with autocast(cfg, device):
             coarse, fine = render(nets, rays[start : start + cfg.eval.chunk].to(device), scene, cfg, train=False)
         coarses.append(coarse)
-        finals.append(fine or coarse)
+        finals.append(fine if fine is not None else coarse)
 
     def cat(outs: list[RenderOut]) -> RenderOut:
         return RenderOut(
@@ -145,7 +149,7 @@ def turntable(nets: list[NeRF], scene: Scene, cfg: NerfConfig, device, path: Pat
     save_gif(frames, path)
 
 
-def alignment(net: NeRF, rays, target: Tensor, scene: Scene, cfg: NerfConfig, seed: int) -> dict[str, float]:
+def alignment(net: NeRF, rays: Rays, target: Tensor, scene: Scene, cfg: NerfConfig, seed: int) -> dict[str, float]:
     """DFA/BP alignment at the coarse network's feedback points, on its own loss term for one batch."""
 
     def loss() -> Tensor:
