@@ -74,3 +74,7 @@ def test_to_dict_round_trips() -> None:
     cfg = load_config(Cfg, None, ["train.widths=[1, 2]"])
     assert to_dict(cfg)["train"]["widths"] == [1, 2]
     assert load_config(Cfg, None, [f"train.widths={to_dict(cfg)['train']['widths']}"]) == cfg
+
+
+def test_exponent_without_a_dot_is_a_number() -> None:
+    assert load_config(Cfg, None, ["train.lr=1e-3"]).train.lr == 0.001
