@@ -24,10 +24,11 @@ import torch
 
 from common.config import load_config
 from common.feedback import FeedbackConfig
+from common.run import pick_device
 from common.seeding import seed_everything
 from nlp.config import NLPConfig
 from nlp.models import Transformer
-from nlp.train import make_optimizer, pick_device, train_step
+from nlp.train import make_optimizer, train_step
 
 
 def measure(cfg: NLPConfig, kind: str, placement: str, steps: int, warmup: int, device: torch.device) -> dict:

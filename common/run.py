@@ -70,6 +70,27 @@ def parse_args(argv: list[str] | None, description: str) -> RunArgs:
     return RunArgs(ns.config, ns.out, ns.profile, ns.threads, ns.stop_after, list(ns.overrides))
 
 
+def start_run(argv: list[str] | None, config_cls: type, domain: str, kinds: tuple[str, ...], description: str) -> Run:
+    """The first lines of every ``<domain>.train``: parse the command line, load the config, check the
+    feedback kind against what the domain supports, open the run folder. The config is ``run.cfg``."""
+    from common.config import load_config  # local: keeps this module's import light for the report
+
+    args = parse_args(argv, description)
+    cfg = load_config(config_cls, args.config, args.overrides)
+    if cfg.feedback.kind not in kinds:
+        raise SystemExit(f"{domain}: feedback.kind must be one of {kinds}, got {cfg.feedback.kind!r}")
+    return Run(args, cfg, domain=domain)
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto``: CUDA when there is one, else the CPU; ``cuda`` without a GPU is an error that says so."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"device={name} was asked for but no CUDA device is available (use cpu or auto)")
+    return torch.device(name)
+
+
 class Run:
     """The output folder of one run and everything written into it."""
 

@@ -22,22 +22,13 @@ from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 
 from common.alignment import measure_alignment
-from common.config import load_config
 from common.metrics import BestTracker
-from common.run import Run, parse_args
+from common.run import pick_device, start_run
 from nlp.config import NLPConfig, TrainConfig
 from nlp.data import Chunks, TrainBatches, load
 from nlp.models import Transformer
 
 KINDS = ("bp", "dfa", "shallow", "optical")
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("nlp: train.device=cuda but no CUDA device is available")
-    return torch.device(name)
 
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
@@ -125,11 +116,8 @@ def evaluate(model: Transformer, chunks: Chunks, cfg: TrainConfig) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv, __doc__.splitlines()[0])
-    cfg = load_config(NLPConfig, args.config, args.overrides)
-    if cfg.feedback.kind not in KINDS:
-        raise SystemExit(f"nlp: feedback.kind must be one of {KINDS}, got {cfg.feedback.kind!r}")
-    run = Run(args, cfg, domain="nlp")
+    run = start_run(argv, NLPConfig, "nlp", KINDS, __doc__.splitlines()[0])
+    cfg: NLPConfig = run.cfg
     device = pick_device(cfg.train.device)
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32 for what autocast leaves in fp32 (e.g. e @ B)
@@ -172,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
             run.bar.set_postfix(val_ppl=f"{metrics['val/ppl']:.1f}", best=f"{math.exp(best.best):.1f}")
             meter.reset()
             run.checkpoint(done, model=model, optimizer=opt, schedule=schedule, best=best, meter=meter)
-        elif args.stop_after is not None and done - start == args.stop_after:
+        elif run.args.stop_after is not None and done - start == run.args.stop_after:
             run.checkpoint(done, model=model, optimizer=opt, schedule=schedule, best=best, meter=meter)
 
     final = {key: best.metrics[key] for key in ("val/ppl", "val/loss", "train/loss")}

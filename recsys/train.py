@@ -20,10 +20,10 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from common.alignment import measure_alignment
-from common.config import ConfigError, load_config, to_dict
+from common.config import ConfigError, to_dict
 from common.feedback import Feedback, backward
 from common.metrics import BestTracker
-from common.run import Run, parse_args
+from common.run import pick_device, start_run
 from recsys.config import RecsysConfig
 from recsys.data import Split, load_prepared
 from recsys.models import build_model
@@ -86,12 +86,6 @@ class GridSearch:
         self.stale = list(state["stale"])
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def feedbacks(model: nn.Module) -> list[Feedback]:
     return [m for m in model.modules() if isinstance(m, Feedback)]
 
@@ -135,11 +129,8 @@ def alignment(model: nn.Module, data: Split, rows: int, seed: int) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv, __doc__.splitlines()[0])
-    cfg = load_config(RecsysConfig, args.config, args.overrides)
-    if cfg.feedback.kind not in KINDS:
-        raise SystemExit(f"recsys: feedback.kind must be one of {KINDS}, got {cfg.feedback.kind!r}")
-    run = Run(args, cfg, domain="recsys")
+    run = start_run(argv, RecsysConfig, "recsys", KINDS, __doc__.splitlines()[0])
+    cfg: RecsysConfig = run.cfg
 
     data = load_prepared(cfg.data.dataset, cfg.data.cache, cfg.data.train_limit, cfg.data.eval_limit)
     device = pick_device(cfg.train.device)

@@ -13,8 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from common.alignment import measure_alignment
-from common.config import load_config
-from common.run import Run, parse_args
+from common.run import start_run
 from vision.config import VisionConfig
 from vision.data import load_split
 from vision.models import MLP
@@ -66,11 +65,8 @@ def test(model: MLP, x: Tensor, y: Tensor) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv, __doc__.splitlines()[0])
-    cfg = load_config(VisionConfig, args.config, args.overrides)
-    if cfg.feedback.kind not in KINDS:
-        raise SystemExit(f"vision: feedback.kind must be one of {KINDS}, got {cfg.feedback.kind!r}")
-    run = Run(args, cfg, domain="vision")
+    run = start_run(argv, VisionConfig, "vision", KINDS, __doc__.splitlines()[0])
+    cfg: VisionConfig = run.cfg
 
     x_train, y_train = load_split(Path(cfg.data.root), "train", cfg.data.train_limit)
     x_test, y_test = load_split(Path(cfg.data.root), "test", cfg.data.test_limit)
