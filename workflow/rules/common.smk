@@ -1,6 +1,7 @@
 # Shared pieces of the workflow: the profile's run matrix and the one generic training rule.
 # A domain's .smk adds its target rule (e.g. `rule vision`) and, if its runs need prepared inputs,
 # a function in DOMAIN_INPUTS (e.g. a tokenizer or preprocessed arrays).
+import shlex
 import sys
 from pathlib import Path
 
@@ -41,7 +42,8 @@ def run_overrides(wildcards):
     section = domain_cfg(wildcards.domain)
     spec = experiment_cfg(wildcards.domain, wildcards.exp)
     by_method = spec.get("method_overrides", {}).get(wildcards.method, [])
-    return " ".join([*section.get("overrides", []), *spec.get("overrides", []), *by_method])
+    overrides = [*section.get("overrides", []), *spec.get("overrides", []), *by_method]
+    return " ".join(shlex.quote(item) for item in overrides)  # list values like x=[1, 2] stay one argument
 
 
 def code_inputs(wildcards):
