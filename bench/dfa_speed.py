@@ -41,7 +41,7 @@ from bench.hook_dfa import use_hook_feedback
 from bench.speed_report import attach_targets, fmt_load, render_readme, table
 from bench.workloads import MLPWorkload, NerfModelConfig, NerfWorkload, TransformerConfig, TransformerWorkload, Workload
 from common.feedback import Feedback, backward
-from common.run import atomic_write_text
+from common.run import atomic_write_text, cli
 
 METHODS = ("bp", "dfa", "hook")
 FAMILIES = ("mlp", "transformer", "nerf")
@@ -347,4 +347,4 @@ def _write_json(path: Path, record: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

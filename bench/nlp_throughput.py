@@ -24,7 +24,7 @@ import torch
 
 from common.config import load_config
 from common.feedback import FeedbackConfig
-from common.run import pick_device
+from common.run import cli, pick_device
 from common.seeding import seed_everything
 from nlp.config import NLPConfig
 from nlp.models import Transformer
@@ -122,4 +122,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

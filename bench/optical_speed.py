@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from common.run import atomic_write_text
+from common.run import atomic_write_text, cli
 from hardware.config import CameraConfig, OpticalConfig
 from hardware.cost import cpu_name
 from hardware.optical import OpticalProjector
@@ -131,4 +131,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from common.paths import ROOT
+from common.run import cli
 from recsys.config import CRITEO_CARDINALITIES, GeneratorConfig
 from recsys.generate import generate
 
@@ -88,4 +89,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

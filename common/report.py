@@ -25,7 +25,7 @@ import yaml
 from common import figures
 from common.claims import CellVerdict, ClaimVerdict, Results, judge_claim, judge_table, load_claims
 from common.paths import DOMAINS, ROOT
-from common.run import atomic_write_text, read_jsonl
+from common.run import atomic_write_text, cli, read_jsonl
 
 
 @dataclass
@@ -199,4 +199,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

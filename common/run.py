@@ -2,15 +2,16 @@
 
 Every domain's ``python -m <domain>.train`` starts the same way::
 
-    args = parse_args(argv, "Train an MLP on MNIST")
-    cfg = load_config(VisionConfig, args.config, args.overrides)
-    run = Run(args, cfg, domain="vision")
+    run = start_run(argv, VisionConfig, "vision", KINDS, "Train an MLP on MNIST")   # run.cfg: the config
     start = run.resume(model=model, optimizer=opt)     # 0 for a fresh run
     for epoch in run.units(start, cfg.train.epochs, "epoch"):
         ...
         run.log(epoch, {"test/acc": acc})
         run.checkpoint(epoch + 1, model=model, optimizer=opt)
     run.finish({"test/acc": acc}, budget={"epochs": cfg.train.epochs}, data="MNIST (shipped)")
+
+    if __name__ == "__main__":
+        cli(main)        # a bad config or a missing dataset ends with its message, not a traceback
 
 The folder holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one line per evaluation,
 with wall time), ``checkpoint.pt`` and, last, ``final.json``, which is deterministic for a seed (no
@@ -24,7 +25,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,13 +74,26 @@ def parse_args(argv: list[str] | None, description: str) -> RunArgs:
 def start_run(argv: list[str] | None, config_cls: type, domain: str, kinds: tuple[str, ...], description: str) -> Run:
     """The first lines of every ``<domain>.train``: parse the command line, load the config, check the
     feedback kind against what the domain supports, open the run folder. The config is ``run.cfg``."""
-    from common.config import load_config  # local: keeps this module's import light for the report
+    from common.config import ConfigError, load_config  # local: keeps this module's import light for the report
 
     args = parse_args(argv, description)
     cfg = load_config(config_cls, args.config, args.overrides)
     if cfg.feedback.kind not in kinds:
-        raise SystemExit(f"{domain}: feedback.kind must be one of {kinds}, got {cfg.feedback.kind!r}")
+        raise ConfigError(f"'feedback.kind' must be one of {list(kinds)} for {domain}, got {cfg.feedback.kind!r}")
     return Run(args, cfg, domain=domain)
+
+
+def cli(main: Callable[[], object]) -> None:
+    """Run a command-line entry point. A bad config key, a missing dataset or a bad claims file is the
+    user's to fix: it ends the program with its message (exit status 1) instead of a traceback."""
+    from common.claims import ClaimsError
+    from common.config import ConfigError
+    from common.paths import DataMissingError
+
+    try:
+        main()
+    except (ConfigError, DataMissingError, ClaimsError) as err:
+        sys.exit(f"error: {err}")
 
 
 def pick_device(name: str) -> torch.device:
@@ -155,6 +169,11 @@ class Run:
         tmp = self.out / (CHECKPOINT + ".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.out / CHECKPOINT)
+
+    def stop_at(self, start: int) -> int | None:
+        """The unit after which this invocation leaves (``--stop-after``; None: it runs to the end).
+        A loop that checkpoints only now and then checkpoints at this unit too, so the run can resume."""
+        return None if self.args.stop_after is None else start + self.args.stop_after
 
     def units(self, start: int, total: int, unit: str) -> Iterator[int]:
         """Iterate ``start..total-1`` with a progress bar, leaving early if ``--stop-after`` says so.

@@ -28,6 +28,7 @@ from torch_geometric.data import Data
 from torch_geometric.datasets import Planetoid
 
 from common.paths import ROOT, require_file
+from common.run import cli
 from graphs.config import DataConfig
 
 SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
@@ -183,4 +184,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

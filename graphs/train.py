@@ -9,21 +9,15 @@ import torch
 from torch import nn
 
 from common.alignment import measure_alignment
-from common.config import ConfigError, load_config
+from common.config import ConfigError
 from common.metrics import BestTracker
-from common.run import Run, parse_args
+from common.run import cli, pick_device, start_run
 from graphs.config import GraphsConfig, TrainConfig
 from graphs.data import load_graph, split_edges, stratified_split
 from graphs.models import MODELS
 from graphs.tasks import LinkPrediction, NodeClassification
 
 KINDS = ("bp", "dfa", "shallow", "optical")
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("graphs: train.device=cuda but no CUDA device is available")
-    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
 
 
 def make_task(cfg: GraphsConfig, device: torch.device) -> NodeClassification | LinkPrediction:
@@ -67,13 +61,10 @@ def train(model: nn.Module, opt: torch.optim.Optimizer, task: NodeClassification
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv, __doc__.splitlines()[0])
-    cfg = load_config(GraphsConfig, args.config, args.overrides)
-    if cfg.feedback.kind not in KINDS:
-        raise ConfigError(f"'feedback.kind' must be one of {list(KINDS)} for graphs, got {cfg.feedback.kind!r}")
+    run = start_run(argv, GraphsConfig, "graphs", KINDS, __doc__.splitlines()[0])
+    cfg: GraphsConfig = run.cfg
     if cfg.model.name not in MODELS:
         raise ConfigError(f"'model.name' must be one of {sorted(MODELS)}, got {cfg.model.name!r}")
-    run = Run(args, cfg, domain="graphs")
 
     device = pick_device(cfg.train.device)
     task = make_task(cfg, device)
@@ -90,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
             metrics |= measure_alignment(model.fb, model.parameters(), lambda: task.loss(model), seed=epoch)
         best.update(metrics[task.select] if cfg.train.select == "best_val" else epoch, epoch + 1, metrics)
         run.log(epoch + 1, metrics)
-        stopping = args.stop_after is not None and epoch + 1 - start >= args.stop_after
+        stopping = epoch + 1 == run.stop_at(start)
         if (epoch + 1) % cfg.train.checkpoint_every == 0 or epoch + 1 == cfg.train.epochs or stopping:
             run.checkpoint(epoch + 1, model=model, optimizer=opt, best=best)
 
@@ -110,4 +101,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from common.config import load_config, to_dict
-from common.run import atomic_write_text, parse_args
+from common.run import atomic_write_text, cli, parse_args
 from common.seeding import seed_everything
 from hardware.config import CostConfig, DeviceConfig, Workload
 from hardware.optical import FRAMES_PER_VECTOR
@@ -178,4 +178,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from common.config import load_config, to_dict
-from common.run import atomic_write_text, parse_args
+from common.run import atomic_write_text, cli, parse_args
 from common.seeding import seed_everything
 from hardware.config import FidelityConfig, OpticalConfig
 from hardware.optical import OpticalProjector, ternarize
@@ -143,4 +143,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -19,9 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from common.alignment import measure_alignment
-from common.config import load_config
 from common.feedback import backward
-from common.run import Run, parse_args, progress
+from common.run import cli, pick_device, progress, start_run
 from nerf.cameras import Rays
 from nerf.config import NerfConfig, TrainConfig
 from nerf.data import Scene, load_scene
@@ -31,12 +30,6 @@ from nerf.models import NeRF
 from nerf.render import RenderOut, render_rays
 
 KINDS = ("bp", "dfa", "shallow", "optical")
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("nerf: train.device=cuda but no CUDA device is available")
-    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
 
 
 def make_networks(cfg: NerfConfig, device: torch.device) -> list[NeRF]:
@@ -160,11 +153,8 @@ def alignment(net: NeRF, rays: Rays, target: Tensor, scene: Scene, cfg: NerfConf
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv, __doc__.splitlines()[0])
-    cfg = load_config(NerfConfig, args.config, args.overrides)
-    if cfg.feedback.kind not in KINDS:
-        raise SystemExit(f"nerf: feedback.kind must be one of {KINDS}, got {cfg.feedback.kind!r}")
-    run = Run(args, cfg, domain="nerf")
+    run = start_run(argv, NerfConfig, "nerf", KINDS, __doc__.splitlines()[0])
+    cfg: NerfConfig = run.cfg
     device = pick_device(cfg.train.device)
 
     scene = load_scene(cfg.data)
@@ -178,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     named = dict(zip(("coarse", "fine"), nets, strict=False))
     start = run.resume(**named, optimizer=opt)
-    stop_at = start + args.stop_after if args.stop_after is not None else None
+    stop_at = run.stop_at(start)
     running, window_start, tick, trained = torch.zeros((), device=device), start, time.perf_counter(), start
     for step in run.units(start, cfg.train.iters, "step"):
         for group in opt.param_groups:
@@ -233,4 +223,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -29,7 +29,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from torch import Tensor
 
 from common.paths import ROOT, require_file
-from common.run import atomic_write_text
+from common.run import atomic_write_text, cli
 from nlp.config import DataConfig
 
 SPLITS = ("train", "valid", "test")
@@ -242,4 +242,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

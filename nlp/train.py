@@ -23,7 +23,7 @@ from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 
 from common.alignment import measure_alignment
 from common.metrics import BestTracker
-from common.run import pick_device, start_run
+from common.run import cli, pick_device, start_run
 from nlp.config import NLPConfig, TrainConfig
 from nlp.data import Chunks, TrainBatches, load
 from nlp.models import Transformer
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
             run.bar.set_postfix(val_ppl=f"{metrics['val/ppl']:.1f}", best=f"{math.exp(best.best):.1f}")
             meter.reset()
             run.checkpoint(done, model=model, optimizer=opt, schedule=schedule, best=best, meter=meter)
-        elif run.args.stop_after is not None and done - start == run.args.stop_after:
+        elif done == run.stop_at(start):
             run.checkpoint(done, model=model, optimizer=opt, schedule=schedule, best=best, meter=meter)
 
     final = {key: best.metrics[key] for key in ("val/ppl", "val/loss", "train/loss")}
@@ -177,4 +177,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

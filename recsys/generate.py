@@ -41,7 +41,7 @@ import numpy as np
 from scipy.optimize import brentq
 from sklearn.metrics import log_loss, roc_auc_score
 
-from common.run import atomic_write_text, progress
+from common.run import atomic_write_text, cli, progress
 from recsys.config import GeneratorConfig
 from recsys.reader import N_CAT, N_FIELDS, N_INT
 
@@ -222,4 +222,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -38,7 +38,7 @@ import numpy as np
 
 from common.config import to_dict
 from common.paths import require_file
-from common.run import atomic_write_text, progress
+from common.run import atomic_write_text, cli, progress
 from recsys.config import DatasetConfig, PreprocessConfig
 from recsys.data import CRITEO_HOW_TO, SPLITS, DatasetPaths, dataset_paths, load_dataset_config
 from recsys.reader import FIELD_NAMES, MALFORMED_REASONS, N_FIELDS, N_INT, Block, iter_blocks
@@ -291,4 +291,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

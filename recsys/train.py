@@ -23,7 +23,7 @@ from common.alignment import measure_alignment
 from common.config import ConfigError, to_dict
 from common.feedback import Feedback, backward
 from common.metrics import BestTracker
-from common.run import pick_device, start_run
+from common.run import cli, pick_device, start_run
 from recsys.config import RecsysConfig
 from recsys.data import Split, load_prepared
 from recsys.models import build_model
@@ -185,4 +185,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

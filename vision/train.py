@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from common.alignment import measure_alignment
-from common.run import start_run
+from common.run import cli, start_run
 from vision.config import VisionConfig
 from vision.data import load_split
 from vision.models import MLP
@@ -98,4 +98,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -129,7 +129,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path, npz_scene: P
 def test_bad_input_is_named(tmp_path: Path, npz_scene: Path) -> None:
     with pytest.raises(ConfigError, match="sampling.coarsee"):
         run(tmp_path, CONFIGS[0], "sampling.coarsee=3")
-    with pytest.raises(SystemExit, match="feedback.kind must be one of"):
+    with pytest.raises(ConfigError, match="'feedback.kind' must be one of"):
         run(tmp_path, CONFIGS[0], "feedback.kind=fa", f"data.root={npz_scene}")
     with pytest.raises(DataMissingError, match="nowhere.npz"):
         run(tmp_path, CONFIGS[0], f"data.root={tmp_path / 'nowhere.npz'}")

@@ -83,7 +83,7 @@ def test_bad_config_key_is_named(tmp_path: Path, tiny: list[str]) -> None:
 
 
 def test_unsupported_feedback_kind_is_refused(tmp_path: Path, tiny: list[str]) -> None:
-    with pytest.raises(SystemExit, match="feedback.kind must be one of"):
+    with pytest.raises(ConfigError, match="'feedback.kind' must be one of"):
         _run(tmp_path, tiny, CONFIGS[0], "feedback.kind=fa")
 
 
