@@ -125,6 +125,8 @@ class ClaimVerdict:
     cite: str
     verdict: str
     evidence: str
+    note: str = ""
+    """The claims file's own remark on the claim (e.g. what the paper's table itself shows), not a result."""
 
 
 def load_claims(path: Path) -> dict[str, Any]:
@@ -208,7 +210,8 @@ def judge_claim(
         verdict = f"not run: {'; '.join(sorted(set(missing)))}"
     else:
         verdict = CONSISTENT if reduced else REPRODUCED
-    return ClaimVerdict(claim["id"], claim["text"], claim.get("cite", ""), verdict, "; ".join(evidence))
+    cite, note = claim.get("cite", ""), claim.get("note", "")
+    return ClaimVerdict(claim["id"], claim["text"], cite, verdict, "; ".join(evidence), note)
 
 
 def _check(check: dict[str, Any], vals: list[float]) -> bool:

@@ -76,7 +76,8 @@ def render_table(title: str, cite: str, cells: list[CellVerdict]) -> str:
 def render_claims(verdicts: list[ClaimVerdict]) -> str:
     lines = ["#### Claims", "", "| claim | source | verdict | evidence (ours) |", "|---|---|---|---|"]
     for v in verdicts:
-        lines.append(f"| {v.text} | {v.cite} | **{v.verdict}** | {v.evidence or '—'} |")
+        note = f"<br>*Note: {v.note}*" if v.note else ""
+        lines.append(f"| {v.text} | {v.cite} | **{v.verdict}** | {v.evidence or '—'}{note} |")
     return "\n".join(lines) + "\n"
 
 

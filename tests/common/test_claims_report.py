@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from common.claims import CONSISTENT, NOT_REPRODUCED, REPRODUCED, ClaimsError, Results, judge_claim, judge_table
-from common.report import build
+from common.report import build, render_claims
 
 
 def _final(exp: str, method: str, seed: int, acc: float, domain: str = "graphs", profile: str = "default") -> dict:
@@ -74,6 +74,9 @@ def test_claim_checks() -> None:
     claim["checks"].append({"kind": "within", "a": ["gcn_cora", "dfa"], "b": ["gcn_cora", "bp"], "tol": 2.5})
     verdict = judge_claim(claim, results, False, why)
     assert verdict.verdict == NOT_REPRODUCED and "✗" in verdict.evidence
+    assert "Note:" not in render_claims([verdict])
+    claim["note"] = "the paper's own gap is 3.3"
+    assert "*Note: the paper's own gap is 3.3*" in render_claims([judge_claim(claim, results, False, why)])
     claim["checks"] = [{"kind": "within", "a": ["graphs/cheb_cora", "dfa"], "b": ["graphs/gcn_cora", "bp"], "tol": 1}]
     assert judge_claim(claim, Results(FINALS, "hardware"), True, why).verdict == (
         "not run: graphs/cheb_cora/dfa (not in the 'default' profile)"
