@@ -185,4 +185,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    cli(main)
+    cli(main, runs=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,10 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 def test_dag_resolves(tmp_path: Path, profile: str) -> None:
     done = snakemake(tmp_path, "--dry-run", "--config", f"profile={profile}")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    graphs = CONFIG["profiles"][profile]["graphs"]
+    assert graphs["batch_seeds"]  # one job per experiment × method, running every seed
+    jobs = sum(len(spec["methods"]) for spec in graphs["experiments"].values())
+    assert re.search(rf"^train_graphs\s+{jobs}$", done.stdout, re.M), done.stdout[-3000:]
 
 
 def test_unknown_profile_is_named(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from common.config import ConfigError, load_config
 from common.paths import ROOT
+from common.run import cli, per_seed
 from graphs.config import GraphsConfig
 from graphs.models import MODELS
 from graphs.train import main, make_task, train
@@ -108,6 +109,32 @@ def test_same_seed_gives_identical_final_json(tmp_path: Path, tiny: list[str]) -
     c = _run(tmp_path, tiny, config, "feedback.kind=dfa", "seed=4", "train.epochs=5", name="c")
     assert (a / "final.json").read_bytes() == (b / "final.json").read_bytes()
     assert _records(a)[-1]["train/loss"] != _records(c)[-1]["train/loss"]
+
+
+def test_seeds_in_one_process_equal_each_seed_alone(tmp_path: Path, tiny: list[str], monkeypatch) -> None:
+    config = ROOT / "graphs" / "configs" / "gat_cora.yaml"
+    args = ["--config", str(config), "--threads", "1", *tiny, "feedback.kind=dfa", "train.epochs=3"]
+    monkeypatch.setattr("sys.argv", ["graphs.train", "--seeds", "1,2", "--out", str(tmp_path / "batch"), *args])
+    cli(main, runs=True)
+    for seed in (1, 2):
+        alone = _run(tmp_path, tiny, config, "feedback.kind=dfa", "train.epochs=3", f"seed={seed}", name=f"alone{seed}")
+        batch = tmp_path / "batch" / f"seed{seed}"
+        assert (batch / "final.json").read_bytes() == (alone / "final.json").read_bytes()
+    assert (tmp_path / "batch/seed1/final.json").read_bytes() != (tmp_path / "batch/seed2/final.json").read_bytes()
+
+
+def test_per_seed_expands_the_command_line() -> None:
+    assert per_seed(["--config", "c.yaml", "--out", "o", "a=1"]) == [["--config", "c.yaml", "--out", "o", "a=1"]]
+    assert per_seed(["--seeds", "0,3", "--out", "o", "--config", "c.yaml", "a=1"]) == [
+        ["--out", "o/seed0", "--config", "c.yaml", "a=1", "seed=0"],
+        ["--out", "o/seed3", "--config", "c.yaml", "a=1", "seed=3"],
+    ]
+    with pytest.raises(SystemExit, match="--out"):
+        per_seed(["--seeds", "0,1", "--config", "c.yaml"])
+    with pytest.raises(SystemExit):  # argparse: not integers
+        per_seed(["--seeds", "0,x", "--out", "o"])
+    with pytest.raises(SystemExit):  # main(argv) never expands seeds itself
+        main(["--config", "c.yaml", "--out", "o", "--seeds", "0,1"])
 
 
 @pytest.mark.parametrize("experiment", ["gcn_cora", "gae_cora", "dna_cora"])

@@ -63,8 +63,27 @@ wildcard_constraints:
     exp=r"[A-Za-z0-9_\-]+",
 
 
+def batched_domains():
+    """Domains whose profile section sets `batch_seeds`: each experiment × method is one job over the
+    domain's seeds (an experiment may then not name seeds of its own)."""
+    batched = []
+    for domain in DOMAINS:
+        section = domain_cfg(domain)
+        if section.get("batch_seeds"):
+            own = [exp for exp, spec in section.get("experiments", {}).items() if spec and "seeds" in spec]
+            if own:
+                raise ValueError(f"profile '{PROFILE}', {domain}: batch_seeds uses the domain's seeds, but {own} set their own")
+            batched.append(domain)
+    return batched
+
+
+BATCHED = batched_domains()
+
+
 rule train:
     """One run: python -m <domain>.train with the profile's overrides."""
+    wildcard_constraints:
+        domain="|".join(d for d in DOMAINS if d not in BATCHED) or "(?!)",
     input:
         config=str(ROOT / "{domain}" / "configs" / "{exp}.yaml"),
         code=code_inputs,
@@ -81,3 +100,31 @@ rule train:
         "PYTHONPATH={ROOT} {PYTHON} -m {wildcards.domain}.train --config {input.config} --out {params.out} "
         "--profile {PROFILE} --threads {threads} feedback.kind={wildcards.method} seed={wildcards.seed} "
         "{params.overrides} 2> >(tee {log} >&2)"
+
+
+for _domain in BATCHED:
+    _seeds = domain_cfg(_domain).get("seeds", [0])
+
+    rule:
+        """All seeds of one experiment × method, one after another in one process (`--seeds`)."""
+        name:
+            f"train_{_domain}"
+        wildcard_constraints:
+            domain=_domain,
+        input:
+            config=str(ROOT / "{domain}" / "configs" / "{exp}.yaml"),
+            code=code_inputs,
+            extra=lambda w: DOMAIN_INPUTS.get(w.domain, lambda w: [])(w),
+        output:
+            [f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/seed{seed}/final.json" for seed in _seeds],
+        params:
+            seeds=",".join(str(seed) for seed in _seeds),
+            overrides=run_overrides,
+            out=lambda w: f"{RESULTS}/{w.domain}/{w.exp}/{w.method}",
+        threads: lambda w: domain_cfg(w.domain).get("threads", 1)
+        log:
+            f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/train.log",
+        shell:
+            "PYTHONPATH={ROOT} {PYTHON} -m {wildcards.domain}.train --config {input.config} --out {params.out} "
+            "--seeds {params.seeds} --profile {PROFILE} --threads {threads} feedback.kind={wildcards.method} "
+            "{params.overrides} 2> >(tee {log} >&2)"
