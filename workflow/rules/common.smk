@@ -78,6 +78,20 @@ def batched_domains():
 
 
 BATCHED = batched_domains()
+TRAIN_INPUTS = {  # what a run reads: its config, the code it executes, and its domain's prepared inputs
+    "config": str(ROOT / "{domain}" / "configs" / "{exp}.yaml"),
+    "code": code_inputs,
+    "extra": lambda w: DOMAIN_INPUTS.get(w.domain, lambda w: [])(w),
+}
+
+
+def train_command(which_runs):
+    """`python -m <domain>.train` for one job; `which_runs` is `seed=K` (one run) or `--seeds K,K,...`."""
+    return (
+        "PYTHONPATH={ROOT} {PYTHON} -m {wildcards.domain}.train --config {input.config} --out {params.out} "
+        f"--profile {{PROFILE}} --threads {{threads}} {which_runs} feedback.kind={{wildcards.method}} "
+        "{params.overrides} 2> >(tee {log} >&2)"
+    )
 
 
 rule train:
@@ -85,9 +99,7 @@ rule train:
     wildcard_constraints:
         domain="|".join(d for d in DOMAINS if d not in BATCHED) or "(?!)",
     input:
-        config=str(ROOT / "{domain}" / "configs" / "{exp}.yaml"),
-        code=code_inputs,
-        extra=lambda w: DOMAIN_INPUTS.get(w.domain, lambda w: [])(w),
+        **TRAIN_INPUTS,
     output:
         f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/seed{{seed}}/final.json",
     params:
@@ -97,34 +109,27 @@ rule train:
     log:
         f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/seed{{seed}}/train.log",
     shell:
-        "PYTHONPATH={ROOT} {PYTHON} -m {wildcards.domain}.train --config {input.config} --out {params.out} "
-        "--profile {PROFILE} --threads {threads} feedback.kind={wildcards.method} seed={wildcards.seed} "
-        "{params.overrides} 2> >(tee {log} >&2)"
+        train_command("seed={wildcards.seed}")
 
 
 for _domain in BATCHED:
-    _seeds = domain_cfg(_domain).get("seeds", [0])
+    _seeds = ",".join(str(seed) for seed in domain_cfg(_domain).get("seeds", [0]))
 
     rule:
-        """All seeds of one experiment × method, one after another in one process (`--seeds`)."""
+        """All seeds of one experiment × method, one after another in one process."""
         name:
             f"train_{_domain}"
         wildcard_constraints:
             domain=_domain,
         input:
-            config=str(ROOT / "{domain}" / "configs" / "{exp}.yaml"),
-            code=code_inputs,
-            extra=lambda w: DOMAIN_INPUTS.get(w.domain, lambda w: [])(w),
+            **TRAIN_INPUTS,
         output:
-            [f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/seed{seed}/final.json" for seed in _seeds],
+            [f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/seed{seed}/final.json" for seed in _seeds.split(",")],
         params:
-            seeds=",".join(str(seed) for seed in _seeds),
             overrides=run_overrides,
             out=lambda w: f"{RESULTS}/{w.domain}/{w.exp}/{w.method}",
         threads: lambda w: domain_cfg(w.domain).get("threads", 1)
         log:
             f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/train.log",
         shell:
-            "PYTHONPATH={ROOT} {PYTHON} -m {wildcards.domain}.train --config {input.config} --out {params.out} "
-            "--seeds {params.seeds} --profile {PROFILE} --threads {threads} feedback.kind={wildcards.method} "
-            "{params.overrides} 2> >(tee {log} >&2)"
+            train_command(f"--seeds {_seeds}")
