@@ -56,15 +56,16 @@ class NeRF(nn.Module):
         v = encode(viewdirs, self.cfg.dir_freqs)  # (R, 27)
         v = v[:, None].expand(n_rays, n_samples, v.shape[-1]).reshape(x.shape[0], -1)  # (N, 27)
         h = x
+        # ReLUs in place (no second N × W buffer): a linear layer's backward needs its input, not its output.
         for i, layer in enumerate(self.trunk):
-            h = self.fb.point(F.relu(layer(h)))  # (N, W)
+            h = self.fb.point(F.relu(layer(h), inplace=True))  # (N, W)
             if i in self.cfg.skips:
                 h = torch.cat([x, h], -1)  # (N, 63 + W)
         sigma = self.sigma(h)  # (N, 1)
         feature = self.feature(h)  # (N, W)
         if self.cfg.feature_relu:
-            feature = self.fb.point(F.relu(feature))
-        h = self.fb.point(F.relu(self.view(torch.cat([feature, v], -1))))  # (N, W/2)
+            feature = self.fb.point(F.relu(feature, inplace=True))
+        h = self.fb.point(F.relu(self.view(torch.cat([feature, v], -1)), inplace=True))  # (N, W/2)
         raw = torch.cat([self.rgb(h), sigma], -1).float()  # (N, 4); float32 under bf16 autocast
         return self.fb.output(raw).view(n_rays, n_samples, D_ERR)
 
