@@ -52,9 +52,9 @@ class RunArgs:
     overrides: list[str] = field(default_factory=list)
 
 
-def parse_args(argv: list[str] | None, description: str) -> RunArgs:
+def parse_args(argv: list[str] | None, description: str, epilog: str | None = None) -> RunArgs:
     """Parse ``--config FILE --out DIR [--profile P] [--threads N] [--stop-after N] [key=value ...]``."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(description=description, epilog=epilog)
     parser.add_argument("--config", type=Path, required=True, help="experiment YAML (<domain>/configs/*.yaml)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (results/<domain>/<exp>/<method>/seedK)")
     parser.add_argument("--profile", default="adhoc", help="pipeline profile recorded in final.json")
@@ -66,16 +66,8 @@ def parse_args(argv: list[str] | None, description: str) -> RunArgs:
         metavar="N",
         help="leave after N units (epochs/steps) of this invocation with a checkpoint; run again to resume",
     )
-    parser.add_argument(
-        "--seeds",
-        type=_seed_list,
-        metavar="K,K,...",
-        help="run these seeds one after another in this process, each into OUT/seed<K> (start-up is paid once)",
-    )
     parser.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. train.lr=0.01 feedback.kind=dfa")
     ns = parser.parse_args(argv)
-    if ns.seeds is not None:
-        parser.error("--seeds is expanded by the command line (python -m <domain>.train), not by main(argv)")
     return RunArgs(ns.config, ns.out, ns.profile, ns.threads, ns.stop_after, list(ns.overrides))
 
 
@@ -109,7 +101,8 @@ def start_run(argv: list[str] | None, config_cls: type, domain: str, kinds: tupl
     feedback kind against what the domain supports, open the run folder. The config is ``run.cfg``."""
     from common.config import ConfigError, load_config  # local: keeps this module's import light for the report
 
-    args = parse_args(argv, description)
+    seeds = "--seeds K,K,... --out DIR: train these seeds one after another in one process, into DIR/seed<K>."
+    args = parse_args(argv, description, epilog=seeds)
     cfg = load_config(config_cls, args.config, args.overrides)
     if cfg.feedback.kind not in kinds:
         raise ConfigError(f"'feedback.kind' must be one of {list(kinds)} for {domain}, got {cfg.feedback.kind!r}")
@@ -150,7 +143,6 @@ class Run:
         self.experiment = args.config.stem
         self.method = cfg.feedback.kind
         self.seed = cfg.seed
-        self._units_done = 0
         self._elapsed_before = 0.0
         self._t0 = time.perf_counter()
         seed_everything(cfg.seed, args.threads)
@@ -222,12 +214,12 @@ class Run:
             initial=start,
             total=total,
         )
+        stop = self.stop_at(start)
         for index in bar:
-            if self.args.stop_after is not None and self._units_done >= self.args.stop_after:
+            if index == stop:
                 bar.close()
-                raise SystemExit(f"stopped after {self._units_done} {unit}(s) as asked; run again to resume")
+                raise SystemExit(f"stopped after {index - start} {unit}(s) as asked; run again to resume")
             yield index
-            self._units_done += 1
 
     # -- results ------------------------------------------------------------------------------------
     def log(self, step: int, metrics: dict[str, float]) -> None:
