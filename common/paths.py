@@ -11,7 +11,11 @@ RESULTS = ROOT / "results"
 DOMAINS = ("vision", "graphs", "recsys", "nerf", "nlp")
 
 
-class DataMissingError(FileNotFoundError):
+class DataError(ValueError):
+    """A dataset cannot be used (absent, truncated, malformed or empty); the message names the file and the fix."""
+
+
+class DataMissingError(DataError, FileNotFoundError):
     """A dataset file is absent; the message names it and says how to obtain it."""
 
 

@@ -2,27 +2,45 @@
 
 Every domain's ``python -m <domain>.train`` starts the same way::
 
-    run = start_run(argv, VisionConfig, "vision", KINDS, "Train an MLP on MNIST")   # run.cfg: the config
+    run = start_run(argv, VisionConfig, "vision", FAMILIES, "Train an MLP on MNIST")   # run.cfg: the config
     start = run.resume(model=model, optimizer=opt)     # 0 for a fresh run
     for epoch in run.units(start, cfg.train.epochs, "epoch"):
-        ...
-        run.log(epoch, {"test/acc": acc})
+        loss = ...; run.watch(loss)                    # the first loss is the scale divergence is judged by
+        run.log(epoch, {"test/acc": acc})              # a non-finite or exploded value ends the run as diverged
         run.checkpoint(epoch + 1, model=model, optimizer=opt)
-    run.finish({"test/acc": acc}, budget={"epochs": cfg.train.epochs}, data="MNIST (shipped)")
+    run.finish({"test/acc": acc}, budget={"epochs": cfg.train.epochs}, data=describe(...))
 
     if __name__ == "__main__":
         cli(main, runs=True)   # errors end with their message; --seeds 0,1,2 runs three seeds in turn
 
 The folder holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one line per evaluation,
-with wall time), ``checkpoint.pt`` and, last, ``final.json``, which is deterministic for a seed (no
-timings) and is what the pipeline tracks. Writes go through a temporary file and ``os.replace``.
+with wall time), ``tensorboard/`` (the same lines as TensorBoard events), ``checkpoint.pt`` and, last,
+``final.json``, which is deterministic for a seed (no timings) and is what the pipeline tracks.
+
+What makes a folder safe (see :mod:`common.rundir`):
+
+* **A checkpoint belongs to one config and one code version.** It carries their fingerprint; a run resumes
+  only from a checkpoint whose fingerprint matches. Otherwise, and for a checkpoint that cannot be read,
+  the old run is moved whole to ``superseded/`` (nothing is deleted) and the run starts fresh, saying so.
+* **The checkpoint is the record.** It holds the metric lines logged so far, so a resumed run rewrites
+  ``metrics.jsonl`` exactly as an uninterrupted one would have written it, even if the file was lost.
+* **One writer.** An OS lock refuses a second process writing into the same folder.
+* **Divergence is a result, never a number.** A non-finite metric, or a loss 1000× above the run's first
+  loss, ends the run: ``final.json`` says ``"diverged"`` (with where and what), no metrics, and the report
+  shows *diverged*. The process exits with status 0 so that pipelines keep the record.
+* **Time limits.** ``--time-limit MIN`` (a cluster job's wall time) leaves with a checkpoint before the limit
+  and exits with status 75 (EX_TEMPFAIL); running the same command again resumes. ``--stop-after N`` leaves
+  after N units (status 1, as an interruption). Either way the run checkpoints where it leaves.
+* **Several processes** (``torchrun``): only rank 0 writes; every rank loads the checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -32,12 +50,34 @@ from typing import Any
 
 import torch
 import yaml
+from torch import Tensor
 from tqdm import tqdm
 
 from common.config import to_dict
+from common.rundir import (
+    FolderLock,
+    RunLockedError,
+    atomic_write,
+    atomic_write_text,
+    fingerprint,
+    mismatch,
+    set_aside,
+)
 from common.seeding import rng_state, seed_everything, set_rng_state
 
 CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+TENSORBOARD = "tensorboard"
+EXIT_RESUBMIT = 75
+"""Exit status of a run that left before its time limit with a checkpoint (EX_TEMPFAIL): run it again."""
+DIVERGED_FACTOR = 1000.0
+"""A loss this many times the run's first training loss is divergence, even when finite."""
+
+__all__ = ["Diverged", "Run", "RunLockedError", "atomic_write_text", "cli", "pick_device", "start_run"]
+
+
+class Diverged(Exception):
+    """The run diverged; ``final.json`` already says so."""
 
 
 @dataclass(frozen=True)
@@ -49,26 +89,52 @@ class RunArgs:
     profile: str = "adhoc"
     threads: int | None = None
     stop_after: int | None = None
+    time_limit: float | None = None
     overrides: list[str] = field(default_factory=list)
 
 
+def _positive(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
 def parse_args(argv: list[str] | None, description: str, epilog: str | None = None) -> RunArgs:
-    """Parse ``--config FILE --out DIR [--profile P] [--threads N] [--stop-after N] [key=value ...]``."""
+    """Parse ``--config FILE --out DIR [--profile P] [--threads N] [--stop-after N] [--time-limit MIN]
+    [key=value ...]``."""
     parser = argparse.ArgumentParser(description=description, epilog=epilog)
     parser.add_argument("--config", type=Path, required=True, help="experiment YAML (<domain>/configs/*.yaml)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (results/<domain>/<exp>/<method>/seedK)")
     parser.add_argument("--profile", default="adhoc", help="pipeline profile recorded in final.json")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--threads", type=_positive(int), default=None, help="torch intra-op threads")
     parser.add_argument(
         "--stop-after",
-        type=int,
+        type=_positive(int),
         default=None,
         metavar="N",
         help="leave after N units (epochs/steps) of this invocation with a checkpoint; run again to resume",
     )
+    parser.add_argument(
+        "--time-limit",
+        type=_positive(float),
+        default=None,
+        metavar="MIN",
+        help=f"leave with a checkpoint before MIN minutes of this invocation (exit status {EXIT_RESUBMIT}); "
+        "run again to resume (a cluster job's wall time)",
+    )
     parser.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. train.lr=0.01 feedback.kind=dfa")
     ns = parser.parse_args(argv)
-    return RunArgs(ns.config, ns.out, ns.profile, ns.threads, ns.stop_after, list(ns.overrides))
+    if ns.out.exists() and not ns.out.is_dir():
+        parser.error(f"--out {ns.out} is a file; give a folder (results/<domain>/<exp>/<method>/seedK)")
+    return RunArgs(ns.config, ns.out, ns.profile, ns.threads, ns.stop_after, ns.time_limit, list(ns.overrides))
 
 
 def _seed_list(text: str) -> list[int]:
@@ -110,17 +176,21 @@ def start_run(argv: list[str] | None, config_cls: type, domain: str, kinds: tupl
 
 
 def cli(main: Callable[[list[str] | None], object], runs: bool = False) -> None:
-    """Run a command-line entry point. A bad config key, a missing dataset or a bad claims file is the
-    user's to fix: it ends the program with its message (exit status 1) instead of a traceback.
+    """Run a command-line entry point. A bad config key, a missing or malformed dataset, a bad claims file or
+    a folder another process writes is the user's to fix: it ends the program with its message (exit status
+    1) instead of a traceback. A diverged run has already written its ``final.json``; the next seed goes on.
     ``runs``: ``main(argv)`` trains one run, and ``--seeds`` runs several (see :func:`per_seed`)."""
     from common.claims import ClaimsError
     from common.config import ConfigError
-    from common.paths import DataMissingError
+    from common.paths import DataError
 
     try:
         for argv in per_seed(sys.argv[1:]) if runs else [None]:
-            main(argv)
-    except (ConfigError, DataMissingError, ClaimsError) as err:
+            try:
+                main(argv)
+            except Diverged as err:
+                print(f"DIVERGED: {err}", file=sys.stderr)
+    except (ConfigError, DataError, ClaimsError, RunLockedError) as err:
         sys.exit(f"error: {err}")
 
 
@@ -139,14 +209,25 @@ class Run:
     def __init__(self, args: RunArgs, cfg: Any, domain: str) -> None:
         self.args, self.cfg, self.domain = args, cfg, domain
         self.out = args.out
-        self.out.mkdir(parents=True, exist_ok=True)
         self.experiment = args.config.stem
         self.method = cfg.feedback.kind
         self.seed = cfg.seed
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.writes = self.rank == 0  # under torchrun only rank 0 writes
+        self._lock = FolderLock(self.out)
+        if self.writes:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+        self.fingerprint = fingerprint(domain, to_dict(cfg), args.threads)
+        self._objects: dict[str, Any] = {}
+        self._lines: list[str] = []  # every metrics.jsonl line of this run, kept in the checkpoint
+        self._saved_unit: int | None = None  # the unit of the last checkpoint written or loaded
+        self._loss_scale: float | None = None  # the first training loss (see watch)
+        self._tb: Any = None
         self._elapsed_before = 0.0
         self._t0 = time.perf_counter()
+        self._longest_unit = 0.0
         seed_everything(cfg.seed, args.threads)
-        atomic_write_text(self.out / "config.yaml", yaml.safe_dump(self._header() | {"config": to_dict(cfg)}))
 
     # -- identity -----------------------------------------------------------------------------------
     def _header(self) -> dict[str, Any]:
@@ -163,47 +244,98 @@ class Run:
         """Seconds of training so far, summed over resumed invocations."""
         return self._elapsed_before + time.perf_counter() - self._t0
 
+    def say(self, message: str) -> None:
+        """A line on stderr, prefixed with the domain (rank 0 only)."""
+        if self.writes:
+            print(f"[{self.domain}] {message}", file=sys.stderr)
+
     # -- checkpoints --------------------------------------------------------------------------------
     def resume(self, **objects: Any) -> int:
-        """Load the checkpoint into ``objects`` (anything with ``load_state_dict``) if one exists.
+        """Load the checkpoint into ``objects`` (anything with ``load_state_dict``) if one may be resumed.
 
-        Returns the unit to start from (0 for a fresh run). ``metrics.jsonl`` is cut back to the
-        checkpoint so that a resumed run writes exactly the lines an uninterrupted one would.
+        Returns the unit to start from (0 for a fresh run). The objects are remembered: the run
+        checkpoints them itself when it leaves early (``--stop-after``, ``--time-limit``).
         """
-        path = self.out / CHECKPOINT
-        if not path.exists():
-            (self.out / "metrics.jsonl").unlink(missing_ok=True)
+        self._objects = objects
+        if self.writes:
+            state = self._usable_checkpoint()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()  # rank 0 has set a stale checkpoint aside before the others look
+        if not self.writes:
+            state = self._read_checkpoint(self.out / CHECKPOINT) if (self.out / CHECKPOINT).exists() else None
+        if state is None:
+            self._lines = []
+            self._write_record()
             return 0
-        state = torch.load(path, map_location="cpu", weights_only=False)
         for name, obj in objects.items():
             if name not in state["objects"]:
-                raise RuntimeError(f"{path} has no state for '{name}': delete it to start afresh")
+                raise RuntimeError(f"{self.out / CHECKPOINT} has no state for '{name}'")
             obj.load_state_dict(state["objects"][name])
         set_rng_state(state["rng"])
         self._elapsed_before = state["elapsed"]
-        self._truncate_metrics(state["unit"])
-        print(f"[{self.domain}] resumed {self.out} at {state['unit']}", file=sys.stderr)
-        return int(state["unit"])
+        self._lines = list(state["metrics"])
+        self._loss_scale = state["loss_scale"]
+        self._saved_unit = int(state["unit"])
+        self._write_record()
+        self.say(f"resumed {self.out} at {state['unit']}")
+        return self._saved_unit
+
+    def _usable_checkpoint(self) -> dict | None:
+        """The checkpoint if it may be resumed; otherwise None, with the old run set aside and the reason said."""
+        path = self.out / CHECKPOINT
+        reason = None
+        if path.exists():
+            try:
+                state = self._read_checkpoint(path)
+            except Exception as err:  # truncated, empty, random bytes, a pickle that would run code, ...
+                reason, why = "unreadable", f"it cannot be read ({type(err).__name__}: {str(err)[:200]})"
+            else:
+                why = mismatch(state.get("fingerprint"), self.fingerprint)
+                if why is None:
+                    return state
+                reason = "stale"
+        elif (self.out / "final.json").exists() or _has_lines(self.out / METRICS):
+            reason, why = "incomplete", "it has results but no checkpoint to continue from"
+        if reason is not None:
+            moved = set_aside(self.out, reason)
+            self.say(f"not resuming {path}: {why}. The old run is kept in {moved}; starting afresh.")
+        return None
+
+    @staticmethod
+    def _read_checkpoint(path: Path) -> dict:
+        # weights_only: a checkpoint holds tensors and plain values only; loading never runs code from it
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or not {"unit", "objects", "rng", "metrics"} <= set(state):
+            raise ValueError("not a checkpoint of this project")
+        return state
 
     def checkpoint(self, unit: int, **objects: Any) -> None:
-        """Save ``objects`` and the random state so that the run can continue at ``unit``."""
+        """Save ``objects`` (default: those given to :meth:`resume`) and the random state, so that the run
+        can continue at ``unit``."""
+        objects = objects or self._objects
+        if not objects:
+            raise RuntimeError("nothing to checkpoint: give the objects to run.resume(...) or run.checkpoint(...)")
+        self._saved_unit = unit
+        if not self.writes:
+            return
         state = {
             "unit": unit,
             "objects": {name: obj.state_dict() for name, obj in objects.items()},
             "rng": rng_state(),
             "elapsed": self.elapsed,
+            "fingerprint": self.fingerprint,
+            "metrics": list(self._lines),
+            "loss_scale": self._loss_scale,
         }
-        tmp = self.out / (CHECKPOINT + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.out / CHECKPOINT)
+        atomic_write(self.out / CHECKPOINT, lambda tmp: torch.save(state, tmp))
 
     def stop_at(self, start: int) -> int | None:
-        """The unit after which this invocation leaves (``--stop-after``; None: it runs to the end).
-        A loop that checkpoints only now and then checkpoints at this unit too, so the run can resume."""
+        """The unit after which this invocation leaves because of ``--stop-after`` (None: no such limit)."""
         return None if self.args.stop_after is None else start + self.args.stop_after
 
     def units(self, start: int, total: int, unit: str) -> Iterator[int]:
-        """Iterate ``start..total-1`` with a progress bar, leaving early if ``--stop-after`` says so.
+        """Iterate ``start..total-1`` with a progress bar, leaving early (with a checkpoint of the objects
+        given to :meth:`resume`) when ``--stop-after`` or ``--time-limit`` says so.
 
         While iterating, the bar is ``run.bar`` (e.g. ``run.bar.set_postfix(psnr=...)``).
         """
@@ -213,63 +345,147 @@ class Run:
             unit=unit,
             initial=start,
             total=total,
+            disable=None if self.writes else True,
         )
         stop = self.stop_at(start)
+        began = last = time.perf_counter()
         for index in bar:
-            if index == stop:
-                bar.close()
-                raise SystemExit(f"stopped after {index - start} {unit}(s) as asked; run again to resume")
+            now = time.perf_counter()
+            if index > start:
+                self._longest_unit = max(self._longest_unit, now - last)
+                if index == stop:
+                    self._leave(index, f"stopped after {index - start} {unit}(s) as asked; run again to resume", 1)
+                if self._out_of_time(now - began):
+                    message = f"left at {unit} {index} before the time limit; run again to resume"
+                    self._leave(index, message, EXIT_RESUBMIT)
+            last = now
             yield index
 
-    # -- results ------------------------------------------------------------------------------------
-    def log(self, step: int, metrics: dict[str, float]) -> None:
-        """Append one line to ``metrics.jsonl`` (with the wall time so far)."""
-        line = {"step": step, **{k: _plain(v) for k, v in metrics.items()}, "time_s": round(self.elapsed, 3)}
-        with open(self.out / "metrics.jsonl", "a") as fh:
-            fh.write(json.dumps(line) + "\n")
+    def _out_of_time(self, used: float) -> bool:
+        """Would one more unit (as long as the longest so far, with a margin) pass ``--time-limit``?"""
+        if self.args.time_limit is None:
+            return False
+        return used + 1.5 * self._longest_unit > 60 * self.args.time_limit
 
-    def finish(self, metrics: dict[str, float], budget: dict[str, Any], data: str, **extra: Any) -> dict:
+    def _leave(self, index: int, message: str, status: int) -> None:
+        self.bar.close()
+        if self._saved_unit != index:
+            self.checkpoint(index)
+        self._close()
+        self.say(message)
+        raise SystemExit(status)
+
+    # -- results ------------------------------------------------------------------------------------
+    def watch(self, loss: Tensor | float) -> None:
+        """Call with each training loss; the first one sets the scale by which divergence is judged.
+        (Only the first call reads the value, so this costs one device synchronisation per run.)"""
+        if self._loss_scale is None:
+            value = float(loss)
+            self._loss_scale = abs(value) if math.isfinite(value) else None
+            if not math.isfinite(value):
+                self._diverge(0, "train/loss", value)
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        """Append one line to ``metrics.jsonl`` (with the wall time so far); a diverged value ends the run."""
+        self.check(step, metrics)
+        line = json.dumps(
+            {"step": step, **{k: _plain(v) for k, v in metrics.items()}, "time_s": round(self.elapsed, 3)}
+        )
+        self._lines.append(line)
+        if self.writes:
+            with open(self.out / METRICS, "a") as fh:
+                fh.write(line + "\n")
+            self._tensorboard(line)
+
+    def check(self, step: int, metrics: dict[str, Any]) -> None:
+        """End the run as diverged if a metric is not finite, or a loss is far above the first one."""
+        for key, value in metrics.items():
+            number = _number(value)
+            if number is None:
+                continue
+            exploded = (
+                key.endswith("loss")
+                and self._loss_scale is not None
+                and number > DIVERGED_FACTOR * max(self._loss_scale, 1e-3)
+            )
+            if not math.isfinite(number) or exploded:
+                self._diverge(step, key, number)
+
+    def _diverge(self, step: int, key: str, value: float) -> None:
+        what = f"{key} = {value:.4g} at step {step}"
+        if math.isfinite(value):
+            what += f" (over {DIVERGED_FACTOR:g}× the first training loss, {self._loss_scale:.4g})"
+        final = self._header() | {"metrics": {}, "diverged": {"step": step, "metric": key, "value": str(value)}}
+        if self.writes:
+            atomic_write_text(self.out / "final.json", json.dumps(final, indent=2, sort_keys=True) + "\n")
+        self._close()
+        raise Diverged(f"{self.out}: {what}. final.json records the run as diverged; lower the learning rate.")
+
+    def finish(self, metrics: dict[str, float], budget: dict[str, Any], data: Any, **extra: Any) -> dict:
         """Write ``final.json``: deterministic for a seed (no timings), written last and atomically."""
+        self.check(self._saved_unit or 0, metrics)
         final = self._header() | {
             "metrics": {k: _plain(v) for k, v in metrics.items()},
             "budget": budget,
             "data": data,
             **{k: _plain(v) for k, v in extra.items()},
         }
-        atomic_write_text(self.out / "final.json", json.dumps(final, indent=2, sort_keys=True) + "\n")
-        print(
-            f"[{self.domain}] {self.out}: {json.dumps(final['metrics'])} ({self.elapsed:.1f}s)",
-            file=sys.stderr,
-        )
+        if self.writes:
+            atomic_write_text(self.out / "final.json", json.dumps(final, indent=2, sort_keys=True) + "\n")
+        self._close()
+        self.say(f"{self.out}: {json.dumps(final['metrics'])} ({self.elapsed:.1f}s)")
         return final
 
-    def _truncate_metrics(self, unit: int) -> None:
-        path = self.out / "metrics.jsonl"
-        if not path.exists():
+    # -- files --------------------------------------------------------------------------------------
+    def _write_record(self) -> None:
+        """(Re)write config.yaml, metrics.jsonl and the TensorBoard events from the run's own record."""
+        if not self.writes:
             return
-        kept = []
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by the interruption
-                continue
-            if record.get("step", 0) <= unit:  # lines logged at or before the checkpointed unit
-                kept.append(line + "\n")
-        atomic_write_text(path, "".join(kept))
+        atomic_write_text(self.out / "config.yaml", yaml.safe_dump(self._header() | {"config": to_dict(self.cfg)}))
+        atomic_write_text(self.out / METRICS, "".join(line + "\n" for line in self._lines))
+        if (self.out / TENSORBOARD).exists():
+            shutil.rmtree(self.out / TENSORBOARD)
+        for line in self._lines:
+            self._tensorboard(line)
+
+    def _tensorboard(self, line: str) -> None:
+        """The numbers of one metrics line as TensorBoard scalars (``DFA_TENSORBOARD=0`` turns this off)."""
+        if os.environ.get("DFA_TENSORBOARD", "1") == "0":
+            return
+        if self._tb is None:
+            from torch.utils.tensorboard import SummaryWriter  # lazy: imports tensorboard (~1 s)
+
+            self._tb = SummaryWriter(log_dir=str(self.out / TENSORBOARD))
+        record = json.loads(line)
+        for key, value in record.items():
+            if key != "step" and (number := _number(value)) is not None:
+                self._tb.add_scalar(key, number, record["step"])
+
+    def _close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+        self._lock.release()
+
+
+def _has_lines(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float if it is a real number (a bool or a string is not), else None."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def progress(iterable: Any = None, **kwargs: Any) -> tqdm:
     """A tqdm bar; set ``DFA_PROGRESS=0`` to silence it. Off a terminal it updates every 10 s."""
-    disable = os.environ.get("DFA_PROGRESS", "1") == "0"
+    disable = kwargs.pop("disable", None) or os.environ.get("DFA_PROGRESS", "1") == "0"
     mininterval = 0.5 if sys.stderr.isatty() else 10.0
     return tqdm(iterable, disable=disable, mininterval=mininterval, dynamic_ncols=True, **kwargs)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file so readers never see half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -281,7 +497,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
-        return value.item() if value.numel() == 1 else value.tolist()
+        value = value.item() if value.numel() == 1 else value.tolist()
     if isinstance(value, float):
         return round(value, 6)  # deterministic text; far below any reported precision
     return value

@@ -25,8 +25,11 @@ def seed_everything(seed: int, threads: int | None = None) -> None:
 
 
 def rng_state() -> dict:
-    """Every global random state, for a checkpoint."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every global random state, for a checkpoint (tensors and plain Python values only, so that the
+    checkpoint loads with ``torch.load(weights_only=True)``)."""
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    numpy_state = (name, torch.from_numpy(key.astype(np.int64)), pos, has_gauss, gauss)  # plain types: weights_only
+    state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -35,7 +38,8 @@ def rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     """Restore what :func:`rng_state` saved."""
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, key, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
