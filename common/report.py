@@ -25,6 +25,7 @@ import yaml
 from common import figures
 from common.claims import CellVerdict, ClaimVerdict, Results, judge_claim, judge_table, load_claims
 from common.paths import DOMAINS, ROOT
+from common.provenance import data_label
 from common.run import atomic_write_text, cli, read_jsonl
 
 
@@ -82,7 +83,7 @@ def render_claims(verdicts: list[ClaimVerdict]) -> str:
 
 
 def render_scale(ctx: DomainContext) -> str:
-    data = sorted({f.get("data", "?") for f in ctx.finals})
+    data = sorted({data_label(f.get("data")) for f in ctx.finals})
     budgets = sorted({json.dumps(f.get("budget", {}), sort_keys=True) for f in ctx.finals})
     seconds = sum(_run_seconds(d) for dirs in ctx.run_dirs.values() for d in dirs)
     lines = [

@@ -1,4 +1,4 @@
-"""Configuration of the graphs domain: Planetoid data, five graph convolutions, node or link task.
+"""Configuration of the graphs domain: Planetoid or your own graph, five graph convolutions, node or link task.
 
 Every experiment file (``graphs/configs/<model>_<dataset>.yaml``) holds only what differs from these
 defaults, with BP and DFA hyper-parameters side by side under ``methods:`` (see common.config).
@@ -14,12 +14,25 @@ from common.feedback import FeedbackConfig
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which Planetoid graph, how it is transformed and how it is split."""
+    """Which graph, how it is transformed and how it is split."""
 
+    format: Literal["planetoid", "npz", "pyg"] = "planetoid"
+    """``planetoid``: the Planetoid raw files (shipped: Cora, CiteSeer, PubMed); ``npz``: one NumPy file of
+    your own graph (``path``; arrays described in graphs/formats.py); ``pyg``: any dataset class of
+    ``torch_geometric.datasets`` (``pyg_class``) whose raw files are present under ``root``."""
     name: str = "Cora"
-    """Cora, CiteSeer or PubMed: the raw files are ``<root>/<name>/raw/ind.<name lower-case>.*``."""
+    """planetoid: Cora, CiteSeer or PubMed, read from ``<root>/<name>/raw/ind.<name lower-case>.*``;
+    pyg: the class's ``name`` argument (e.g. Texas for WebKB), if it takes one. npz: unused (the file names it)."""
     root: str = "data/planetoid"
-    """Folder holding one sub-folder of raw files per graph (relative paths are from the repository)."""
+    """planetoid: folder holding one sub-folder of raw files per graph; pyg: the class's ``root``
+    (relative paths are from the repository)."""
+    path: str = ""
+    """npz: the file (relative paths are from the repository)."""
+    pyg_class: str = ""
+    """pyg: the class name in ``torch_geometric.datasets``, e.g. WebKB, HeterophilousGraphDataset, Amazon."""
+    undirected: bool = True
+    """npz, pyg: add the reverse of every edge (GCNs propagate along both directions of a citation or a
+    friendship); Planetoid graphs are stored undirected already."""
     cache: str = "data/cache/planetoid"
     """Where PyG writes its processed copy (``<cache>/<name>/processed``); generated, never tracked."""
     normalize_features: bool = True
@@ -28,9 +41,10 @@ class DataConfig:
     """Edge pseudo-coordinates: ``target_indegree`` gives each edge the in-degree of its target over the
     largest in-degree (PyG's ``TargetIndegree``), the input of SplineConv's kernel."""
     split: Literal["public", "random"] = "public"
-    """``public``: the Planetoid split (20 labels per class, 500 validation, 1000 test nodes).
-    ``random``: stratified folds drawn with the run seed; one fold trains, one validates, the rest test
-    (the authors' split for DNAConv)."""
+    """``public``: the dataset's own split: Planetoid's (20 labels per class, 500 validation, 1000 test
+    nodes), or the train/val/test masks of an npz or PyG dataset; masks holding K splits give split k to
+    the run with seed k. ``random``: stratified folds drawn with the run seed; one fold trains, one
+    validates, the rest test (the authors' split for DNAConv)."""
     folds: int = 5
     """Number of stratified folds of the random split (5: 20% train, 20% validation, 60% test)."""
     val_edges: float = 0.05

@@ -1,15 +1,18 @@
-"""Planetoid citation graphs (Cora, CiteSeer, PubMed), read offline, and the splits of both tasks.
+"""Graphs for both tasks, read offline: the shipped Planetoid citation graphs or your own, and their splits.
 
-The raw files ship in ``data/planetoid/<Name>/raw`` (see its README). PyG's ``Planetoid`` reads them and
-writes a processed copy; here that copy goes to ``data/cache/planetoid/<Name>/processed`` (gitignored), so
-that nothing generated lands in a tracked folder and nothing is ever downloaded.
+The Planetoid raw files ship in ``data/planetoid/<Name>/raw`` (see its README). PyG's ``Planetoid`` reads
+them and writes a processed copy; here that copy goes to ``data/cache/planetoid/<Name>/processed``
+(gitignored), so that nothing generated lands in a tracked folder and nothing is ever downloaded. Your own
+graph comes as an ``.npz`` file or as any PyG dataset class whose files are present
+(``data.format=npz|pyg``, see :mod:`graphs.formats`).
 
     python -m graphs.data Cora CiteSeer PubMed    # process once (the pipeline's preparation step)
 
 Splits:
 
-* node classification: the public Planetoid split, or stratified folds drawn with the run seed
-  (:func:`stratified_split`, the authors' split for DNAConv);
+* node classification: the dataset's own split (Planetoid's public one, or the masks of your file: with K
+  splits, split k for seed k), or stratified folds drawn with the run seed (:func:`stratified_split`, the
+  authors' split for DNAConv);
 * link prediction: :func:`split_edges` holds out undirected edges for validation and test, with as
   many sampled non-edges, the way PyG's ``train_test_split_edges`` does (which the authors used).
 """
@@ -26,10 +29,14 @@ import torch_geometric.transforms as T
 from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.datasets import Planetoid
+from torch_geometric.utils import to_undirected
 
+from common.config import ConfigError
 from common.paths import ROOT, require_file
+from common.provenance import DataSource, describe
 from common.run import cli
 from graphs.config import DataConfig
+from graphs.formats import load_npz, pyg_dataset
 
 SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 HOW_TO_GET = (
@@ -70,13 +77,58 @@ def resolve(path: str) -> Path:
 
 
 def load_graph(cfg: DataConfig) -> Data:
-    """The graph with its public split masks, (dense) features and pseudo-coordinates as ``cfg`` asks."""
+    """The graph with its own split masks (if any), (dense) features and pseudo-coordinates as ``cfg`` asks."""
     transforms = []
     if cfg.normalize_features:
         transforms.append(T.NormalizeFeatures())
     if cfg.pseudo == "target_indegree":
         transforms.append(T.TargetIndegree())
-    return OfflinePlanetoid(resolve(cfg.root), resolve(cfg.cache), cfg.name, T.Compose(transforms))[0]
+    transform = T.Compose(transforms)
+    if cfg.format == "planetoid":
+        return OfflinePlanetoid(resolve(cfg.root), resolve(cfg.cache), cfg.name, transform)[0]
+    if cfg.format == "npz":
+        if not cfg.path:
+            raise ConfigError("'data.path' must name the .npz file for data.format=npz")
+        data = load_npz(resolve(cfg.path))
+    else:
+        if not cfg.pyg_class:
+            raise ConfigError("'data.pyg_class' must name a torch_geometric.datasets class for data.format=pyg")
+        data = pyg_dataset(cfg.pyg_class, resolve(cfg.root), cfg.name, resolve(cfg.cache) / "pyg")[0]
+    if cfg.undirected:
+        data.edge_index = to_undirected(data.edge_index, num_nodes=data.num_nodes)
+    return transform(data)
+
+
+def graph_source(cfg: DataConfig, data: Data, split: str) -> DataSource:
+    """What the run read: the files behind ``data``, its size and the split used (for final.json)."""
+    detail = f"{data.num_nodes:,} nodes, {data.num_edges:,} directed edges, {split} split"
+    if cfg.format == "planetoid":
+        root = resolve(cfg.root)
+        shipped = ", shipped" if root == resolve(DataConfig.root) else ""
+        return describe(f"{cfg.name} (Planetoid{shipped})", root / cfg.name / "raw", raw_files(root, cfg.name), detail)
+    if cfg.format == "npz":
+        return describe(Path(cfg.path).stem, resolve(cfg.path), detail=detail)
+    dataset = pyg_dataset(cfg.pyg_class, resolve(cfg.root), cfg.name, resolve(cfg.cache) / "pyg")
+    name = f"{cfg.pyg_class}({cfg.name})" if cfg.name else cfg.pyg_class
+    return describe(name, Path(dataset.raw_dir), detail=detail)
+
+
+def node_split(data: Data, cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Train/val/test node masks: the dataset's own (split ``seed`` of several), or seeded stratified folds."""
+    if cfg.split == "random":
+        return stratified_split(data.y, cfg.folds, seed)
+    masks = [data.get(f"{s}_mask") for s in ("train", "val", "test")]
+    if any(m is None for m in masks):
+        raise ConfigError(
+            "'data.split=public': this graph has no train/val/test masks; "
+            "add train_mask, val_mask and test_mask to the file, or use data.split=random"
+        )
+    if masks[0].dim() == 1:
+        return masks[0], masks[1], masks[2]
+    splits = masks[0].shape[1]
+    if seed >= splits:
+        raise ConfigError(f"seed {seed}: the graph's masks hold {splits} splits (split k serves seed k < {splits})")
+    return masks[0][:, seed], masks[1][:, seed], masks[2][:, seed]
 
 
 def stratified_split(y: Tensor, folds: int, seed: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -1,7 +1,8 @@
 """The two graph tasks: what a training step minimises and what an evaluation measures.
 
 * :class:`NodeClassification` — semi-supervised node classification (Table 3): cross-entropy on the
-  labelled training nodes of the whole graph (full batch), accuracy on the train/val/test nodes.
+  labelled training nodes of the whole graph (full batch), accuracy on the train/val/test nodes; for
+  binary labels (e.g. tolokers, questions) ROC AUC as well, which then selects and is reported first.
 * :class:`LinkPrediction` — the (non-probabilistic) graph auto-encoder of Kipf & Welling, "Variational
   Graph Auto-Encoders" (NeurIPS-W 2016), Table 4: the encoder embeds nodes from the training edges,
   an inner product scores a pair, the loss is binary cross-entropy on the training edges and as many
@@ -35,6 +36,12 @@ class NodeClassification:
         self.masks = {name: m.to(device) for name, m in zip(("train", "val", "test"), masks, strict=True)}
         self.log_probs = log_probs
         self.d_in, self.d_out = data.num_features, int(data.y.max()) + 1
+        if self.d_out == 2:  # accuracy says little when one class dominates: rank by ROC AUC
+            self.select = "val/auc"
+            self.reported = ("test/auc", "val/auc", "train/auc", *self.reported)
+            for name, m in self.masks.items():
+                if len(torch.unique(self.y[m])) < 2:
+                    raise ValueError(f"the {name} nodes hold one class only: their ROC AUC is undefined")
 
     def loss(self, model: nn.Module) -> Tensor:
         out = model(self.x, self.edge_index, self.edge_attr)  # (N, classes)
@@ -46,8 +53,18 @@ class NodeClassification:
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         model.eval()
-        pred = model(self.x, self.edge_index, self.edge_attr).argmax(-1)
-        return {f"{name}/acc": (pred[m] == self.y[m]).double().mean().item() for name, m in self.masks.items()}
+        out = model(self.x, self.edge_index, self.edge_attr)
+        pred = out.argmax(-1)
+        metrics = {f"{name}/acc": (pred[m] == self.y[m]).double().mean().item() for name, m in self.masks.items()}
+        if self.d_out == 2:
+            from sklearn.metrics import roc_auc_score  # lazy: ~0.5 s of start-up otherwise
+
+            score = (out[:, 1] - out[:, 0]).double().cpu()  # monotone in p(class 1), for logits and log-probs
+            y = self.y.cpu()
+            for name, m in self.masks.items():
+                m = m.cpu()
+                metrics[f"{name}/auc"] = float(roc_auc_score(y[m].numpy(), score[m].numpy()))
+        return metrics
 
     @torch.no_grad()
     def hidden(self, model: nn.Module) -> tuple[Tensor, Tensor]:

@@ -1,4 +1,4 @@
-"""Train a graph network on a Planetoid graph (node classification or GAE link prediction) with one feedback method.
+"""Train a graph network on a graph (node classification or GAE link prediction) with one feedback method.
 
 python -m graphs.train --config graphs/configs/gcn_cora.yaml --out results/x feedback.kind=dfa
 """
@@ -7,22 +7,23 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch_geometric.data import Data
 
 from common.alignment import measure_alignment
 from common.config import ConfigError
 from common.metrics import BestTracker
 from common.run import cli, pick_device, start_run
 from graphs.config import GraphsConfig, TrainConfig
-from graphs.data import load_graph, split_edges, stratified_split
+from graphs.data import graph_source, load_graph, node_split, split_edges
 from graphs.models import MODELS
 from graphs.tasks import LinkPrediction, NodeClassification
 
 KINDS = ("bp", "dfa", "shallow", "optical")
 
 
-def make_task(cfg: GraphsConfig, device: torch.device) -> NodeClassification | LinkPrediction:
-    """Load the graph, draw the split (on the CPU, from the run seed) and build the task on ``device``."""
-    data = load_graph(cfg.data)
+def make_task(cfg: GraphsConfig, device: torch.device, data: Data | None = None) -> NodeClassification | LinkPrediction:
+    """Load the graph (unless given), draw the split (on the CPU, from the run seed), build the task on ``device``."""
+    data = load_graph(cfg.data) if data is None else data
     if cfg.task == "link":
         if cfg.model.out_channels <= 0:
             raise ConfigError("'model.out_channels' must be the embedding size (> 0) for task=link")
@@ -31,10 +32,7 @@ def make_task(cfg: GraphsConfig, device: torch.device) -> NodeClassification | L
         return LinkPrediction(data, edges, cfg.model.out_channels, device)
     if cfg.model.out_channels:
         raise ConfigError("'model.out_channels' must be 0 for task=node (the output is one logit per class)")
-    if cfg.data.split == "random":
-        masks = stratified_split(data.y, cfg.data.folds, cfg.seed)
-    else:
-        masks = (data.train_mask, data.val_mask, data.test_mask)
+    masks = node_split(data, cfg.data, cfg.seed)
     return NodeClassification(data, masks, log_probs=cfg.model.error_at == "log_probs", device=device)
 
 
@@ -67,7 +65,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise ConfigError(f"'model.name' must be one of {sorted(MODELS)}, got {cfg.model.name!r}")
 
     device = pick_device(cfg.train.device)
-    task = make_task(cfg, device)
+    graph = load_graph(cfg.data)
+    task = make_task(cfg, device, graph)
     model = MODELS[cfg.model.name](task.d_in, task.d_out, cfg.model, cfg.feedback, seed=cfg.seed).to(device)
     opt = make_optimizer(cfg.train, model)
     best = BestTracker()
@@ -96,8 +95,8 @@ def main(argv: list[str] | None = None) -> dict:
     split = "random stratified folds" if cfg.data.split == "random" and cfg.task == "node" else cfg.data.split
     if cfg.task == "link":
         split = f"{1 - cfg.data.val_edges - cfg.data.test_edges:.0%}/{cfg.data.val_edges:.0%}/{cfg.data.test_edges:.0%}"
-    data = f"Planetoid {cfg.data.name} (shipped), {split} split"
-    return run.finish(final, budget=budget, data=data, selected_epoch=best.step)
+    source = graph_source(cfg.data, graph, split)
+    return run.finish(final, budget=budget, data=source.as_dict(), selected_epoch=best.step)
 
 
 if __name__ == "__main__":
