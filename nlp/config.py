@@ -19,10 +19,16 @@ from common.feedback import FeedbackConfig
 class DataConfig:
     """Which corpus, how it is tokenised, and how much of it a run reads."""
 
-    corpus: Literal["wikitext2", "wikitext103"] = "wikitext103"
-    """WikiText-103 (the paper's) is read from the user's files (see ``root``); WikiText-2 ships in data/wikitext2."""
+    corpus: Literal["wikitext2", "wikitext103", "text"] = "wikitext103"
+    """WikiText-103 (the paper's) is read from the user's files (see ``root``); WikiText-2 ships in data/wikitext2;
+    ``text``: your own plain-text corpus (see ``path``)."""
     root: str = ""
     """Folder holding wiki.{train,valid,test}.tokens ('' = the corpus's usual place, see nlp.data.CORPORA)."""
+    path: str = ""
+    """corpus=text: a folder holding train.txt, valid.txt and test.txt (UTF-8), or one text file that
+    ``split`` cuts in three (relative paths are from the repository)."""
+    split: tuple[float, float, float] = (0.9, 0.05, 0.05)
+    """corpus=text, one file: shares of train, valid and test, cut in file order at the end of a line."""
     vocab_size: int = 32000
     """BPE vocabulary (byte alphabet + merges), learned on the training split (the paper: 32k on WikiText-103)."""
     lowercase: bool = True
@@ -30,7 +36,8 @@ class DataConfig:
     seq_len: int = 128
     """Tokens per training chunk (the model sees no context beyond a chunk)."""
     cache: str = "data/cache/nlp"
-    """Where the tokenizer and the encoded token arrays are kept (one folder per corpus × BPE setting)."""
+    """Where the tokenizer and the encoded token arrays are kept (one folder per corpus × BPE setting; a corpus
+    read from elsewhere than its usual place has the hash of its content in the folder's name)."""
     train_tokens: int = 0
     """Train on the first N tokens of the training split only (0: all); for reduced profiles."""
     valid_tokens: int = 0
@@ -97,7 +104,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """``auto``: CUDA when available."""
     amp: Literal["off", "bf16"] = "off"
-    """Mixed precision: bf16 autocast of the forward pass (GPU runs)."""
+    """Mixed precision: ``bf16`` autocast of the forward pass (GPU runs), or ``off`` (as in nerf)."""
     align_batch: int = 16
     """Training chunks on which alignment is measured (feedback.align_every counts evaluations)."""
 

@@ -1,12 +1,16 @@
-"""WikiText for language modelling: a byte-level BPE learned on the training split, token arrays cached.
+"""Text for language modelling (WikiText, or your own corpus): a byte-level BPE learned on the training split.
 
     python -m nlp.data data.corpus=wikitext2 data.vocab_size=4096     # prepare once (the pipeline's rule)
+    python -m nlp.data data.corpus=text data.path=my_corpus.txt       # your own text: one file or a folder
 
 :func:`prepare` learns the tokenizer (HuggingFace ``tokenizers``: byte-level BPE, so no token is ever
 unknown; optionally lowercased, as the authors' torchtext field did) on ``wiki.train.tokens``, saves it
 as ``tokenizer.json``, encodes the three splits line by line into ``.npy`` arrays and writes
-``meta.json`` last. Each corpus × BPE setting has its own folder under ``data.cache``; it is reused as
-long as ``meta.json`` matches the settings and the source files (name and size), and rebuilt otherwise.
+``meta.json`` last. Your own corpus (``data.corpus=text``) is a folder of ``train.txt``, ``valid.txt`` and
+``test.txt``, or one file cut into three at line ends (``data.split``). Each corpus × BPE setting has its
+own folder under ``data.cache``, with the content hash of the text in its name unless the corpus is
+WikiText in its usual place; it is reused as long as ``meta.json`` matches the settings and the source
+files (name, size and sha256), and rebuilt otherwise.
 
 :class:`Chunks` cuts a split into non-overlapping ``seq_len``-token chunks, the model's unit of context.
 Training batches draw chunks in a seeded order that is reshuffled every epoch, so the data position is
@@ -16,6 +20,8 @@ the step number alone (what a resumed run needs). The authors instead fed 64 con
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
 import sys
 from collections.abc import Iterator
@@ -28,7 +34,9 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from torch import Tensor
 
+from common.config import ConfigError
 from common.paths import ROOT, require_file
+from common.provenance import DataSource, describe, file_sha256
 from common.run import atomic_write_text, cli
 from nlp.config import DataConfig
 
@@ -59,22 +67,66 @@ CORPORA = {
         "https://wikitext.smerity.com/wikitext-103-v1.zip), unzip it and place wiki.train.tokens, "
         "wiki.valid.tokens and wiki.test.tokens in data/wikitext-103/, or point data.root at their folder",
     ),
+    "text": Corpus(
+        "plain text",
+        "",
+        "data.path must name a UTF-8 text file (cut by data.split) or a folder of train.txt, valid.txt and test.txt",
+    ),
 }
+WHOLE = "whole"
+"""The key of :func:`source_files` for one text file that ``data.split`` cuts into the three splits."""
 
 
 # -- where things are ---------------------------------------------------------------------------------
 def source_files(cfg: DataConfig) -> dict[str, Path]:
-    """The raw ``wiki.{split}.tokens`` files of the configured corpus."""
-    root = Path(cfg.root or CORPORA[cfg.corpus].default_root)
-    root = root if root.is_absolute() else ROOT / root
+    """The raw text of the configured corpus: one file per split, or ``{WHOLE: file}`` to be cut in three."""
+    if cfg.corpus == "text":
+        if not cfg.path:
+            raise ConfigError(f"'data.path' is needed with data.corpus=text: {CORPORA['text'].how_to_get}")
+        path = _resolve(cfg.path)
+        return {split: path / f"{split}.txt" for split in SPLITS} if path.is_dir() else {WHOLE: path}
+    root = _resolve(cfg.root or CORPORA[cfg.corpus].default_root)
     return {split: root / f"wiki.{split}.tokens" for split in SPLITS}
 
 
 def cache_dir(cfg: DataConfig) -> Path:
-    """The folder of one corpus × BPE setting, e.g. ``data/cache/nlp/wikitext2_bpe4096_lower``."""
-    cache = Path(cfg.cache)
-    cache = cache if cache.is_absolute() else ROOT / cache
-    return cache / f"{cfg.corpus}_bpe{cfg.vocab_size}_{'lower' if cfg.lowercase else 'cased'}"
+    """The folder of one corpus × BPE setting, e.g. ``data/cache/nlp/wikitext2_bpe4096_lower``.
+
+    A corpus read from anywhere but its usual place (your text, or WikiText elsewhere) gets the hash of its
+    content in the name, ``text-<sha256[:12]>_bpe4096_lower``: two corpora never share a folder.
+    """
+    name = cfg.corpus
+    if cfg.corpus == "text" or _resolve(cfg.root or CORPORA[cfg.corpus].default_root) != _resolve(
+        CORPORA[cfg.corpus].default_root
+    ):
+        name += f"-{_sources_hash(cfg)[:12]}"
+    return _resolve(cfg.cache) / f"{name}_bpe{cfg.vocab_size}_{'lower' if cfg.lowercase else 'cased'}"
+
+
+def _sources_hash(cfg: DataConfig) -> str:
+    """sha256 over the source files' names, contents and (one file) the split shares."""
+    how = CORPORA[cfg.corpus].how_to_get
+    parts = [f"{key}:{file_sha256(require_file(p, how))}" for key, p in sorted(source_files(cfg).items())]
+    if WHOLE in source_files(cfg):
+        parts.append(f"split:{list(cfg.split)}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _resolve(path: str) -> Path:
+    return Path(path) if Path(path).is_absolute() else ROOT / path
+
+
+def cut(text: str, shares: tuple[float, float, float]) -> dict[str, str]:
+    """``text`` cut in file order into train/valid/test of about ``shares`` of its characters, at line ends."""
+    if len(shares) != 3 or min(shares) <= 0:
+        raise ConfigError(f"'data.split' must be three positive shares (train, valid, test), got {list(shares)}")
+    total, bounds = sum(shares), [0]
+    for share in (shares[0], shares[0] + shares[1]):
+        at = max(int(len(text) * share / total), bounds[-1])
+        end = text.find("\n", at - 1) if at > 0 else -1  # the end of the line holding character at - 1
+        bounds.append(end + 1 if end >= 0 else at)
+    bounds.append(len(text))
+    return {split: text[a:b] for split, a, b in zip(SPLITS, bounds[:-1], bounds[1:], strict=True)}
 
 
 # -- tokenizer --------------------------------------------------------------------------------------
@@ -97,7 +149,7 @@ def train_tokenizer(train_file: Path, vocab_size: int, lowercase: bool) -> Token
 
 def encode_file(tok: Tokenizer, path: Path) -> np.ndarray:
     """All token ids of a text file, encoded line by line (newlines included) and concatenated."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = read_text(path).splitlines(keepends=True)
     dtype = np.uint16 if tok.get_vocab_size() <= np.iinfo(np.uint16).max + 1 else np.int32
     parts = [
         np.asarray(encoding.ids, dtype=dtype)
@@ -107,15 +159,38 @@ def encode_file(tok: Tokenizer, path: Path) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
+def read_text(path: Path) -> str:
+    """A UTF-8 text file; any other encoding is an error that names the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        where = f"{error.reason} at byte {error.start}"
+        raise ConfigError(f"{path} is not UTF-8 text ({where}); convert it to UTF-8 first") from None
+
+
 # -- the cache --------------------------------------------------------------------------------------
 def _expected_meta(cfg: DataConfig, sources: dict[str, Path]) -> dict:
+    files = {key: {"name": p.name, "bytes": p.stat().st_size, "sha256": file_sha256(p)} for key, p in sources.items()}
     return {
         "format": CACHE_FORMAT,
         "corpus": cfg.corpus,
         "vocab_size": cfg.vocab_size,
         "lowercase": cfg.lowercase,
-        "sources": {split: {"name": path.name, "bytes": path.stat().st_size} for split, path in sources.items()},
+        "sources": files,
+        **({"split": list(cfg.split)} if WHOLE in sources else {}),
     }
+
+
+def _split_files(sources: dict[str, Path], cfg: DataConfig, folder: Path) -> dict[str, Path]:
+    """The three split files: the sources themselves, or one file cut into ``<folder>/<split>.txt``."""
+    if WHOLE not in sources:
+        return sources
+    parts = cut(read_text(sources[WHOLE]), cfg.split)
+    for split, text in parts.items():
+        if not text.strip():
+            raise ConfigError(f"{sources[WHOLE]}: data.split={list(cfg.split)} leaves the {split} split empty")
+        atomic_write_text(folder / f"{split}.txt", text)
+    return {split: folder / f"{split}.txt" for split in SPLITS}
 
 
 def prepare(cfg: DataConfig) -> Path:
@@ -124,7 +199,7 @@ def prepare(cfg: DataConfig) -> Path:
     Raises :class:`common.paths.DataMissingError` naming the file (and how to get it) if a split is absent.
     """
     corpus = CORPORA[cfg.corpus]
-    sources = {split: require_file(path, corpus.how_to_get) for split, path in source_files(cfg).items()}
+    sources = {key: require_file(path, corpus.how_to_get) for key, path in source_files(cfg).items()}
     folder = cache_dir(cfg)
     expected = _expected_meta(cfg, sources)
     meta_path = folder / "meta.json"
@@ -135,11 +210,12 @@ def prepare(cfg: DataConfig) -> Path:
         print(f"[nlp] {folder}: sources or settings changed, rebuilding", file=sys.stderr)
         meta_path.unlink()
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"[nlp] learning a {cfg.vocab_size}-token BPE on {sources['train']}", file=sys.stderr)
-    tok = train_tokenizer(sources["train"], cfg.vocab_size, cfg.lowercase)
+    splits = _split_files(sources, cfg, folder)
+    print(f"[nlp] learning a {cfg.vocab_size}-token BPE on {splits['train']}", file=sys.stderr)
+    tok = train_tokenizer(splits["train"], cfg.vocab_size, cfg.lowercase)
     atomic_write_text(folder / "tokenizer.json", tok.to_str())
     counts = {}
-    for split, path in sources.items():
+    for split, path in splits.items():
         ids = encode_file(tok, path)
         np.save(folder / f"{split}.tmp.npy", ids)
         (folder / f"{split}.tmp.npy").replace(folder / f"{split}.npy")
@@ -162,7 +238,8 @@ class TokenData:
     """int64 token ids per split, limits applied."""
     vocab_size: int
     """Tokens the BPE actually learned (≤ the configured size on a small corpus)."""
-    description: str
+    source: DataSource
+    """The text the tokens come from, for final.json."""
 
 
 def load_tokenizer(cfg: DataConfig) -> Tokenizer:
@@ -180,14 +257,24 @@ def load(cfg: DataConfig) -> TokenData:
         ids = np.load(folder / f"{split}.npy", mmap_mode="r")
         ids = ids[: limits[split]] if limits[split] else ids
         splits[split] = torch.from_numpy(ids.astype(np.int64))
-    corpus = CORPORA[cfg.corpus]
-    shipped = "shipped" if cfg.corpus == "wikitext2" else "user-provided"
-    description = (
-        f"{corpus.name} ({shipped}), byte-level BPE {meta['vocab_learned']}"
-        f"{', lowercased' if cfg.lowercase else ''}: {len(splits['train']):,} train / "
-        f"{len(splits['valid']):,} valid tokens"
+    detail = (
+        f"byte-level BPE {meta['vocab_learned']}{', lowercased' if cfg.lowercase else ''}: "
+        f"{len(splits['train']):,} train / {len(splits['valid']):,} valid / {len(splits['test']):,} test tokens"
     )
-    return TokenData(splits, int(meta["vocab_learned"]), description)
+    return TokenData(splits, int(meta["vocab_learned"]), corpus_source(cfg, detail))
+
+
+def corpus_source(cfg: DataConfig, detail: str) -> DataSource:
+    """Name, path, size and hash of the text a run reads; the shipped WikiText-2 says so."""
+    sources = source_files(cfg)
+    if cfg.corpus == "text":
+        path = _resolve(cfg.path)
+        split = f", cut {'/'.join(f'{s:g}' for s in cfg.split)}" if WHOLE in sources else ""
+        return describe(f"{path.name} (plain text{split})", path, files=sources.values(), detail=detail)
+    root = next(iter(sources.values())).parent
+    shipped = cfg.corpus == "wikitext2" and root == _resolve(CORPORA["wikitext2"].default_root)
+    name = f"{CORPORA[cfg.corpus].name} ({'shipped' if shipped else 'user-provided'})"
+    return describe(name, root, files=sources.values(), detail=detail)
 
 
 # -- batches ----------------------------------------------------------------------------------------
@@ -237,7 +324,12 @@ def main(argv: list[str] | None = None) -> None:
     from common.config import load_config
     from nlp.config import NLPConfig
 
-    cfg = load_config(NLPConfig, None, sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        description="Learn the BPE and encode the splits of a corpus into the cache (prints the cache folder).",
+        epilog="e.g. data.corpus=wikitext2 data.vocab_size=16000, or data.corpus=text data.path=my.txt",
+    )
+    parser.add_argument("overrides", nargs="*", help="data.key=value settings (see nlp/config.py DataConfig)")
+    cfg = load_config(NLPConfig, None, parser.parse_args(argv).overrides)
     print(prepare(cfg.data))
 
 

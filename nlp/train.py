@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
         "placement": cfg.model.placement,
         "optimizer": f"Adam β2 {cfg.train.beta2}, {cfg.train.schedule} lr {cfg.train.lr:g}",
     }
-    return run.finish(final, budget=budget, data=data.description, best_step=best.step, vocab_size=data.vocab_size)
+    return run.finish(final, budget=budget, data=data.source.as_dict(), best_step=best.step, vocab_size=data.vocab_size)
 
 
 if __name__ == "__main__":

@@ -45,16 +45,20 @@ def test_cache_is_reused_then_rebuilt_when_the_source_changes(tiny_corpus: Path,
     root = _copy_corpus(tiny_corpus, tmp_path / "corpus")
     cfg = DataConfig(corpus="wikitext2", root=str(root), vocab_size=300, cache=str(tmp_path / "cache"))
     folder = prepare(cfg)
-    assert folder == cache_dir(cfg) and folder.name == "wikitext2_bpe300_lower"
+    assert folder == cache_dir(cfg) and folder.name.startswith("wikitext2-") and folder.name.endswith("_bpe300_lower")
     stamp = (folder / "train.npy").stat().st_mtime_ns
     assert prepare(cfg) == folder and (folder / "train.npy").stat().st_mtime_ns == stamp  # reused
 
     with open(root / "wiki.valid.tokens", "a", encoding="utf-8") as fh:
         fh.write(" a new line of validation text \n")
-    prepare(cfg)
-    assert (folder / "train.npy").stat().st_mtime_ns != stamp  # rebuilt
-    meta = json.loads((folder / "meta.json").read_text())
+    rebuilt = prepare(cfg)
+    assert rebuilt != folder and (folder / "train.npy").stat().st_mtime_ns == stamp  # new content, new folder
+    meta = json.loads((rebuilt / "meta.json").read_text())
     assert meta["sources"]["valid"]["bytes"] == (root / "wiki.valid.tokens").stat().st_size
+
+    (folder / "meta.json").write_text(json.dumps(meta | {"vocab_size": 301}))  # a folder whose meta disagrees
+    (root / "wiki.valid.tokens").write_bytes((tiny_corpus / "wiki.valid.tokens").read_bytes())
+    assert prepare(cfg) == folder and (folder / "train.npy").stat().st_mtime_ns != stamp  # rebuilt in place
 
 
 def test_load_applies_limits_and_describes_the_data(tiny_corpus: Path, tmp_path: Path) -> None:
@@ -63,7 +67,9 @@ def test_load_applies_limits_and_describes_the_data(tiny_corpus: Path, tmp_path:
     assert len(data.splits["train"]) == 500 and data.splits["train"].dtype == torch.int64
     assert data.vocab_size == load_tokenizer(cfg).get_vocab_size() == 300
     assert int(data.splits["valid"].max()) < data.vocab_size
-    assert data.description.startswith("WikiText-2 (shipped), byte-level BPE 300, lowercased: 500 train")
+    assert data.source.name == "WikiText-2 (user-provided)"  # the shipped text, but not read from its place
+    assert data.source.detail.startswith("byte-level BPE 300, lowercased: 500 train / ")
+    assert data.source.path == tiny_corpus.resolve().as_posix() and len(data.source.sha256) == 12
 
 
 @pytest.mark.parametrize("corpus, hint", [("wikitext2", "data/wikitext2"), ("wikitext103", "wikitext-103-v1.zip")])
