@@ -38,6 +38,7 @@ Verdicts: ``reproduced`` (paper scale, within tolerance / check holds), ``consis
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ import yaml
 REPRODUCED = "reproduced"
 CONSISTENT = "consistent at reduced scale"
 NOT_REPRODUCED = "not reproduced"
+DIVERGED = "diverged"
 CHECK_KINDS = ("within", "above", "below", "order")
 
 
@@ -58,13 +60,18 @@ class ClaimsError(ValueError):
 
 @dataclass(frozen=True)
 class Stat:
-    """Mean, standard deviation (n−1) and number of seeds of one metric over runs."""
+    """Mean, standard deviation (n−1) and number of seeds of one metric over runs. When any seed diverged,
+    the cell is *diverged* and shows no number: a mean over the seeds that survived would flatter it."""
 
     mean: float
     std: float
     n: int
+    diverged: int = 0
+    """Seeds whose run diverged (``final.json`` has ``diverged`` and no metrics)."""
 
     def fmt(self, digits: int) -> str:
+        if self.diverged:
+            return f"diverged ({self.diverged} of {self.n + self.diverged} seeds)"
         if self.n == 1:
             return f"{self.mean:.{digits}f} (n=1)"
         return f"{self.mean:.{digits}f} ± {self.std:.{digits}f} (n={self.n})"
@@ -90,11 +97,11 @@ class Results:
 
     def stat(self, experiment: str, method: str, metric: str, scale: float = 1.0) -> Stat | None:
         """Statistics of ``metric`` (× ``scale``) over the seeds of one experiment × method, or None."""
-        values = [
-            f["metrics"][metric] * scale
-            for f in self._by_key.get(self.key(experiment, method), [])
-            if f["metrics"].get(metric) is not None
-        ]
+        finals = self._by_key.get(self.key(experiment, method), [])
+        values = [f["metrics"][metric] * scale for f in finals if f["metrics"].get(metric) is not None]
+        diverged = sum(1 for f in finals if f.get("diverged"))
+        if diverged:
+            return Stat(math.nan, math.nan, len(values), diverged)
         if not values:
             return None
         std = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -113,7 +120,7 @@ class CellVerdict:
 
     @property
     def delta(self) -> float | None:
-        if self.paper is None or self.ours is None:
+        if self.paper is None or self.ours is None or self.ours.diverged:
             return None
         return self.ours.mean - self.paper
 
@@ -163,6 +170,8 @@ def judge_table(
         tol = float(cell.get("tolerance", table.get("tolerance", 0.0)))
         if ours is None:
             verdict = f"not run: {cell.get('requires') or missing_why(cell['experiment'], cell['method'])}"
+        elif ours.diverged:
+            verdict = DIVERGED
         elif paper is None:
             verdict = "— (no paper figure)"
         elif abs(ours.mean - paper) <= tol:
@@ -185,14 +194,17 @@ def judge_claim(
         experiment, method, *rest = ref
         stat = results.stat(experiment, method, rest[0] if rest else metric, scale)
         label = f"{experiment}/{method}"
+        if stat is not None and stat.diverged:
+            diverged.append(label)
+            return label, None
         return label, None if stat is None else stat.mean
 
-    evidence, holds, missing = [], True, []
+    evidence, holds, missing, diverged = [], True, [], []
     for check in claim["checks"]:
         refs = check["items"] if check["kind"] == "order" else [check["a"], check["b"]]
         pairs = [value(r) for r in refs]
         absent = [
-            f"{label} ({claim.get('requires') or missing_why(*ref[:2])})"
+            f"{label} ({'diverged' if label in diverged else claim.get('requires') or missing_why(*ref[:2])})"
             for (label, v), ref in zip(pairs, refs, strict=True)
             if v is None
         ]
@@ -206,6 +218,8 @@ def judge_claim(
         evidence.append(f"{'✓' if ok else '✗'} {_describe(check)}: {shown}")
     if not holds:  # a check that ran and failed outweighs checks that could not run
         verdict = NOT_REPRODUCED
+    elif diverged:
+        verdict = f"{DIVERGED}: {', '.join(sorted(set(diverged)))}"
     elif missing:
         verdict = f"not run: {'; '.join(sorted(set(missing)))}"
     else:

@@ -3,7 +3,9 @@
 A domain declares its whole configuration as nested frozen dataclasses with defaults. A YAML file holds
 only what differs from those defaults; ``key.sub=value`` overrides (values parsed as YAML) come last.
 Unknown keys and wrong types raise :class:`ConfigError` naming the dotted key, so a typo never runs
-silently with a default.
+silently with a default. Ranges are part of the type: a field declared ``epochs: PositiveInt`` (an
+``Annotated[int, Range(low=1)]``) rejects ``epochs=0`` with an error naming the key and the allowed range,
+so an impossible setting never trains nothing and reports success.
 
 A YAML file may carry one reserved top-level key, ``methods``: a mapping from ``feedback.kind`` to the
 overrides for that method. The authors tuned BP and DFA separately (e.g. less dropout under DFA); this
@@ -22,8 +24,9 @@ import contextlib
 import dataclasses
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
@@ -36,23 +39,73 @@ class ConfigError(ValueError):
     """A configuration key is unknown, mistyped or malformed; the message names the dotted key."""
 
 
+@dataclass(frozen=True)
+class Range:
+    """A constraint on a number: ``Annotated[int, Range(low=1)]``. Bounds are inclusive unless ``open``."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+
+    def check(self, value: float, key: str) -> None:
+        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        above = self.high is not None and value > self.high
+        if below or above:
+            raise ConfigError(f"'{key}' must be {self.describe()}, got {value!r}")
+
+    def describe(self) -> str:
+        low = None if self.low is None else f"{'>' if self.low_open else '≥'} {self.low:g}"
+        high = None if self.high is None else f"≤ {self.high:g}"
+        return " and ".join(part for part in (low, high) if part)
+
+
+@dataclass(frozen=True)
+class NonEmpty:
+    """A constraint on a list: at least one item."""
+
+    def check(self, value: tuple, key: str) -> None:
+        if not value:
+            raise ConfigError(f"'{key}' must not be empty")
+
+
+PositiveInt = Annotated[int, Range(low=1)]
+"""A count that must be at least 1 (epochs, batch sizes, widths)."""
+NonNegativeInt = Annotated[int, Range(low=0)]
+"""A count where 0 has a meaning of its own (e.g. "all", "never")."""
+PositiveFloat = Annotated[float, Range(low=0, low_open=True)]
+"""A strictly positive number."""
+NonNegativeFloat = Annotated[float, Range(low=0)]
+"""A number ≥ 0 (weight decay, clipping norm; 0 usually means "off")."""
+LearningRate = Annotated[float, Range(low=0, high=1e6, low_open=True)]
+"""A learning rate: > 0, and ≤ 1e6 (beyond, Adam's step overflows float32 before anything is learnt; up to
+it, a run that diverges ends as *diverged*)."""
+Fraction = Annotated[float, Range(low=0, high=1)]
+"""A probability or fraction in [0, 1] (dropout, split fractions)."""
+Widths = Annotated[tuple[PositiveInt, ...], NonEmpty()]
+"""Layer widths: at least one, each ≥ 1."""
+
+
 def load_config(cls: type[T], path: Path | str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> T:
-    """Build ``cls`` from its defaults, an optional YAML file and dotted ``key=value`` overrides."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        raw = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
+    """Build ``cls`` from its defaults, an optional YAML file and dotted ``key=value`` overrides.
+
+    The file may extend another (``base: other.yaml``, see :mod:`common.config_files`). Its ``methods:``
+    keys name a feedback kind or a kind's family (``chain``, ``direct``, ``frozen``; see
+    :mod:`common.kinds`): a run takes its family's settings, then its kind's. Precedence: defaults < the
+    file (over its bases) < ``methods[family]`` < ``methods[kind]`` < overrides.
+    """
+    from common import config_files, kinds  # local: both import ConfigError from this module
+
+    raw = config_files.read(path) if path is not None else {}
     per_method = raw.pop(METHODS_KEY, {}) or {}
     if not isinstance(per_method, dict):
-        raise ConfigError(f"'{METHODS_KEY}' must map a feedback.kind to overrides")
+        raise ConfigError(f"{path}: '{METHODS_KEY}' must map a feedback.kind (or a family) to overrides")
     cli = parse_overrides(overrides)
     kind = _lookup(cli, "feedback.kind", _lookup(raw, "feedback.kind", _default_kind(cls)))
-    merged = _merge(_merge(raw, per_method.get(kind, {}) or {}), cli)
-    return from_dict(cls, merged)
+    if kind is not None:  # a config with a feedback section: its kind must be registered
+        kinds.check_methods(per_method, str(path))
+        for key in kinds.method_keys(kind):
+            raw = _merge(raw, per_method.get(key) or {})
+    return from_dict(cls, _merge(raw, cli))
 
 
 def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -66,7 +119,10 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
         *parents, leaf = key.split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value) if value != "" else ""
+        try:
+            node[leaf] = yaml.safe_load(value) if value != "" else ""
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override '{item}': the value is not valid YAML ({err.problem})") from None
     return nested
 
 
@@ -74,7 +130,7 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     """Instantiate dataclass ``cls`` from ``data`` recursively, checking every key and type."""
     if not isinstance(data, dict):
         raise ConfigError(f"'{prefix.rstrip('.') or '<root>'}' must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -100,16 +156,23 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated:  # a type with constraints: coerce, then check each
+        value = _coerce(args[0], value, key)
+        for constraint in tp.__metadata__:
+            constraint.check(value, key)
+        return value
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, key + ".")  # type: ignore[arg-type]
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        for arg in (a for a in args if a is not type(None)):
+        arms = [a for a in args if a is not type(None)]
+        for arg in arms:
             try:
                 return _coerce(arg, value, key)
             except ConfigError:
-                continue
+                if len(arms) == 1:  # X | None: X's own message (e.g. its range) says more
+                    raise
         raise ConfigError(f"'{key}': {value!r} matches none of {tp}")
     if origin is Literal:
         if value not in args:

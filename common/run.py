@@ -40,6 +40,7 @@ import argparse
 import json
 import math
 import os
+import pickle
 import shutil
 import sys
 import time
@@ -131,7 +132,7 @@ def parse_args(argv: list[str] | None, description: str, epilog: str | None = No
         "run again to resume (a cluster job's wall time)",
     )
     parser.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. train.lr=0.01 feedback.kind=dfa")
-    ns = parser.parse_args(argv)
+    ns = parser.parse_intermixed_args(argv)  # options may come after the overrides
     if ns.out.exists() and not ns.out.is_dir():
         parser.error(f"--out {ns.out} is a file; give a folder (results/<domain>/<exp>/<method>/seedK)")
     return RunArgs(ns.config, ns.out, ns.profile, ns.threads, ns.stop_after, ns.time_limit, list(ns.overrides))
@@ -287,6 +288,9 @@ class Run:
         if path.exists():
             try:
                 state = self._read_checkpoint(path)
+            except pickle.UnpicklingError:
+                reason = "unreadable"
+                why = "it holds objects other than tensors and plain values (loading it could run code)"
             except Exception as err:  # truncated, empty, random bytes, a pickle that would run code, ...
                 reason, why = "unreadable", f"it cannot be read ({type(err).__name__}: {str(err)[:200]})"
             else:
@@ -380,14 +384,16 @@ class Run:
         """Call with each training loss; the first one sets the scale by which divergence is judged.
         (Only the first call reads the value, so this costs one device synchronisation per run.)"""
         if self._loss_scale is None:
-            value = float(loss)
+            value = float(loss.detach() if isinstance(loss, Tensor) else loss)
             self._loss_scale = abs(value) if math.isfinite(value) else None
             if not math.isfinite(value):
-                self._diverge(0, "train/loss", value)
+                self.diverge(0, "train/loss", value)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """Append one line to ``metrics.jsonl`` (with the wall time so far); a diverged value ends the run."""
         self.check(step, metrics)
+        if self._loss_scale is None and (first := _number(metrics.get("train/loss"))) is not None:
+            self._loss_scale = abs(first)  # no watch() call: the first logged training loss sets the scale
         line = json.dumps(
             {"step": step, **{k: _plain(v) for k, v in metrics.items()}, "time_s": round(self.elapsed, 3)}
         )
@@ -409,9 +415,10 @@ class Run:
                 and number > DIVERGED_FACTOR * max(self._loss_scale, 1e-3)
             )
             if not math.isfinite(number) or exploded:
-                self._diverge(step, key, number)
+                self.diverge(step, key, number)
 
-    def _diverge(self, step: int, key: str, value: float) -> None:
+    def diverge(self, step: int, key: str, value: float) -> None:
+        """End the run as diverged at ``step`` because ``key`` reached ``value``: ``final.json`` says so."""
         what = f"{key} = {value:.4g} at step {step}"
         if math.isfinite(value):
             what += f" (over {DIVERGED_FACTOR:g}× the first training loss, {self._loss_scale:.4g})"

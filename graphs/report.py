@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 
 from common.claims import load_claims
+from common.datasets import datasets
 from common.paths import ROOT
 from common.report import DomainContext
 
@@ -25,10 +26,13 @@ def sections(ctx: DomainContext) -> list[str]:
         for cell in table["cells"]
     }
     accuracy: dict[tuple[str, str], list[float]] = {}
+    diverged = {(f["experiment"], f["method"]) for f in ctx.finals if f.get("diverged")}
     for final in ctx.finals:
         if "test/acc" in final["metrics"]:
             accuracy.setdefault((final["experiment"], final["method"]), []).append(100 * final["metrics"]["test/acc"])
-    columns = [(m, k) for m in MODELS for k in METHODS if any((e, k) in accuracy for e in _experiments(m))]
+    columns = [
+        (m, k) for m in MODELS for k in METHODS if any((e, k) in accuracy.keys() | diverged for e in _experiments(m))
+    ]
     if not columns:
         return []
     lines = [
@@ -37,15 +41,16 @@ def sections(ctx: DomainContext) -> list[str]:
         "| dataset | " + " | ".join(f"{MODELS[m]} {k}" for m, k in columns) + " |",
         "|---|" + "---|" * len(columns),
     ]
-    for dataset in ("cora", "citeseer", "pubmed"):
+    for dataset in datasets("graphs"):
         cells = []
         for model, method in columns:
             key = (f"{model}_{dataset}", method)
             ours = f"{statistics.fmean(accuracy[key]):.1f}" if key in accuracy else "—"
+            ours = "diverged" if key in diverged else ours  # never a mean over the seeds that survived
             cells.append(ours + (f" ({paper[key]:.1f})" if paper.get(key) is not None else ""))
         lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
     return ["\n".join(lines) + "\n"]
 
 
 def _experiments(model: str) -> list[str]:
-    return [f"{model}_{dataset}" for dataset in ("cora", "citeseer", "pubmed")]
+    return [f"{model}_{dataset}" for dataset in datasets("graphs")]

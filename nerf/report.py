@@ -68,8 +68,9 @@ def side_by_side(exp: str, runs: dict[str, Path], out: Path) -> Path | None:
         if name == "ground truth":
             title, folder, prefix = name, first, "gt_"
         else:
-            psnr = json.loads((runs[name] / "final.json").read_text())["metrics"]["test/psnr"]
-            title, folder, prefix = f"{name} ({psnr:.2f} dB)", runs[name] / "renders", "test_"
+            psnr = json.loads((runs[name] / "final.json").read_text())["metrics"].get("test/psnr")
+            shown = "diverged" if psnr is None else f"{psnr:.2f} dB"
+            title, folder, prefix = f"{name} ({shown})", runs[name] / "renders", "test_"
         axes[0, col].set_title(title, fontsize=9)
         for row, view in enumerate(views):
             show(axes[row, col], folder / f"{prefix}{view}")

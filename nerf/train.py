@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from common import distributed, kinds
 from common.alignment import measure_alignment
 from common.feedback import backward
 from common.run import cli, pick_device, progress, start_run
@@ -29,7 +30,7 @@ from nerf.metrics import mse_to_psnr, psnr, ssim
 from nerf.models import NeRF
 from nerf.render import RenderOut, render_rays
 
-KINDS = ("bp", "dfa", "shallow", "optical")
+KINDS = kinds.select("bp", "direct", "frozen")  # BP and every direct and frozen kind
 
 
 def make_networks(cfg: NerfConfig, device: torch.device) -> list[NeRF]:
@@ -43,19 +44,26 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * cfg.lr_decay_rate ** (step / cfg.lr_decay_steps)
 
 
-def sample_pixels(cfg: TrainConfig, step: int, n_views: int, height: int, width: int, device) -> Tensor:
-    """Indices of ``cfg.rays`` training rays in (view, row, column) order: (R,)."""
-    n = cfg.rays
+def sample_pixels(
+    cfg: TrainConfig, seed: int, step: int, n_views: int, height: int, width: int, gen: torch.Generator
+) -> Tensor:
+    """Indices of the ``cfg.rays`` training rays of ``step`` in (view, row, column) order: (R,), on ``gen``'s device.
+
+    ``gen`` is reseeded from (seed, step): the batch is a function of the step alone, the same in every
+    process of a torchrun launch (each trains on its shard) and after a resume.
+    """
+    gen.manual_seed(seed * 1_000_003 + step)
+    n, device = cfg.rays, gen.device
     if cfg.batching == "image":
-        views = torch.randint(n_views, (1,), device=device).expand(n)
+        views = torch.randint(n_views, (1,), device=device, generator=gen).expand(n)
     else:
-        views = torch.randint(n_views, (n,), device=device)
+        views = torch.randint(n_views, (n,), device=device, generator=gen)
     top, bottom, left, right = 0, height, 0, width
     if step < cfg.precrop_iters:  # the centre only, so that early steps do not collapse to the background
         dh, dw = max(1, int(height * cfg.precrop_frac / 2)), max(1, int(width * cfg.precrop_frac / 2))
         top, bottom, left, right = height // 2 - dh, height // 2 + dh, width // 2 - dw, width // 2 + dw
-    rows = torch.randint(top, bottom, (n,), device=device)
-    cols = torch.randint(left, right, (n,), device=device)
+    rows = torch.randint(top, bottom, (n,), device=device, generator=gen)
+    cols = torch.randint(left, right, (n,), device=device, generator=gen)
     return (views * height + rows) * width + cols
 
 
@@ -73,19 +81,23 @@ def render(
 
 
 def train_step(nets: list[NeRF], opt, rays: Rays, target: Tensor, scene: Scene, cfg: NerfConfig, device) -> Tensor:
-    """One step on a batch of rays; returns the MSE of the final (fine, else coarse) colours, detached."""
+    """One step on this process's shard ``rays`` of the batch (all of it in one process), the gradients averaged
+    over processes (common.distributed); returns the batch's MSE of the final (fine, else coarse) colours."""
     for net in nets:
         net.train()
     with autocast(cfg, device):
         coarse, fine = render(nets, rays, scene, cfg, train=True)
+    weight = distributed.shard_weight(len(target), cfg.train.rays)
     loss = F.mse_loss(coarse.rgb, target)
     if fine is not None:
         loss = loss + F.mse_loss(fine.rgb, target)
     opt.zero_grad(set_to_none=True)
-    backward(loss, *(net.fb for net in nets))
-    opt.step()
+    backward(loss * weight, *(net.fb for net in nets))
     final = fine if fine is not None else coarse
-    return F.mse_loss(final.rgb.detach(), target)
+    params = [p for group in opt.param_groups for p in group["params"]]
+    mse = distributed.average_gradients(params, F.mse_loss(final.rgb.detach(), target) * weight)
+    opt.step()
+    return mse
 
 
 @torch.no_grad()
@@ -152,10 +164,36 @@ def alignment(net: NeRF, rays: Rays, target: Tensor, scene: Scene, cfg: NerfConf
     return measure_alignment(net.fb, net.parameters(), loss, seed=seed)
 
 
+class TrainWindow:
+    """The summed training MSE since the last log line, and the step that window began at. It is part of the
+    checkpoint, so that a resumed run logs the same training PSNR as an uninterrupted one."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.sum, self.start = torch.zeros((), device=device), 0
+
+    def add(self, mse: Tensor) -> None:
+        self.sum += mse
+
+    def psnr(self, done: int) -> float:
+        return mse_to_psnr(self.sum / (done - self.start))  # waits for the device's queued steps
+
+    def reset(self, done: int) -> None:
+        self.sum.zero_()
+        self.start = done
+
+    def state_dict(self) -> dict:
+        return {"sum": self.sum.cpu(), "start": self.start}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sum.copy_(state["sum"])
+        self.start = int(state["start"])
+
+
 def main(argv: list[str] | None = None) -> dict:
     run = start_run(argv, NerfConfig, "nerf", KINDS, __doc__.splitlines()[0])
     cfg: NerfConfig = run.cfg
-    device = pick_device(cfg.train.device)
+    device = distributed.setup(pick_device(cfg.train.device))  # under torchrun: this process's GPU
+    main_rank = distributed.world().main  # writes the run's files, monitors and runs the final test
 
     scene = load_scene(cfg.data)
     train_rays = scene.rays("train").to(device)  # (V·H·W) rays
@@ -167,43 +205,51 @@ def main(argv: list[str] | None = None) -> dict:
     opt = torch.optim.Adam(params, lr=cfg.train.lr, fused=device.type == "cuda")
 
     named = dict(zip(("coarse", "fine"), nets, strict=False))
-    start = run.resume(**named, optimizer=opt)
+    window = TrainWindow(device)
+    start = run.resume(**named, optimizer=opt, window=window)
+    distributed.broadcast(*nets)
+    pixels = torch.Generator(device)
     stop_at = run.stop_at(start)
-    running, window_start, tick, trained = torch.zeros((), device=device), start, time.perf_counter(), start
+    timed_from, tick, trained = start, time.perf_counter(), start  # steps per second of this invocation
     for step in run.units(start, cfg.train.iters, "step"):
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg.train, step)
-        index = sample_pixels(cfg.train, step, n_views, scene.height, scene.width, device)
+        index = sample_pixels(cfg.train, cfg.seed, step, n_views, scene.height, scene.width, pixels)
+        index = distributed.shard(index)  # this process's rays of the batch
+        distributed.reseed(cfg.seed, step)  # several processes: each its own stratified jitter
         batch, target = train_rays[index], train_rgb[index]
-        running += train_step(nets, opt, batch, target, scene, cfg, device)
+        window.add(train_step(nets, opt, batch, target, scene, cfg, device))
         done = trained = step + 1
         metrics: dict[str, float] = {}
         if done % cfg.train.log_every == 0 or done == cfg.train.iters:
-            train_psnr = mse_to_psnr(running / (done - window_start))  # waits for the device's queued steps
+            train_psnr = window.psnr(done)
             seconds = time.perf_counter() - tick
             metrics |= {
                 "train/psnr": train_psnr,
                 "lr": learning_rate(cfg.train, step),
-                "its": (done - window_start) / seconds,
+                "its": (done - timed_from) / seconds,
             }
             run.bar.set_postfix(psnr=f"{train_psnr:.2f}")
-            running.zero_()
-            window_start, tick = done, time.perf_counter()
+            window.reset(done)
+            timed_from, tick = done, time.perf_counter()
         paused = time.perf_counter()
-        if cfg.eval.every and done % cfg.eval.every == 0:
+        if main_rank and cfg.eval.every and done % cfg.eval.every == 0:
             monitor = test(nets, scene, cfg, device, test_views[: cfg.eval.monitor_views], out=None)
             metrics["monitor/psnr"] = monitor["test/psnr"]
-        if cfg.feedback.align_every and nets[0].fb.projector is not None and done % cfg.feedback.align_every == 0:
+        measure = main_rank and cfg.feedback.align_every and nets[0].fb.projector is not None
+        if measure and done % cfg.feedback.align_every == 0:
             metrics |= alignment(nets[0], batch, target, scene, cfg, seed=done)
         tick += time.perf_counter() - paused  # evaluations are not training time: `its` counts steps per second
         if metrics:
             run.log(done, metrics)
         out_of_time = cfg.train.max_minutes > 0 and run.elapsed >= 60 * cfg.train.max_minutes
         if done % cfg.train.checkpoint_every == 0 or done in (cfg.train.iters, stop_at) or out_of_time:
-            run.checkpoint(done, **named, optimizer=opt)
+            run.checkpoint(done, **named, optimizer=opt, window=window)
         if out_of_time:
             break
 
+    if not main_rank:  # under torchrun the final test and the pictures are rank 0's: the weights are the same
+        return run.finish({}, budget={}, data=None)
     final = test(nets, scene, cfg, device, test_views, run.out)
     if cfg.eval.turntable_frames:
         turntable(nets, scene, cfg, device, run.out / "turntable.gif")
@@ -217,6 +263,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if cfg.train.max_minutes:
         budget |= {"max_minutes": cfg.train.max_minutes, "iters_done": trained}
+    if distributed.world().size > 1:
+        budget["processes"] = distributed.world().size
     return run.finish(
         {k: final[k] for k in ("test/psnr", "test/ssim", "test/psnr_coarse")}, budget=budget, data=scene.describe()
     )

@@ -9,10 +9,10 @@ import statistics
 from pathlib import Path
 
 from common import figures
+from common.datasets import datasets
 from common.report import DomainContext
 from common.run import read_jsonl
 
-CORPORA = {"wikitext103": "WikiText-103", "wikitext2": "WikiText-2"}
 # (row, column, experiment suffix, method, paper perplexity on WikiText-103); the paper's shallow: "> 400".
 TABLE5 = [
     ("BP", "baseline (Noam, β2 0.98)", "", "bp", 34.4),
@@ -32,7 +32,7 @@ BASELINE = [("BP", "", "bp"), ("DFA macro", "", "dfa"), ("DFA micro", "_micro", 
 
 def sections(ctx: DomainContext) -> list[str]:
     parts = []
-    for corpus, name in CORPORA.items():
+    for corpus, name in ((d.key, d.title) for d in datasets("nlp").values()):
         if any(e.startswith(f"transformer_{corpus}") for e, _ in ctx.run_dirs):
             parts.append(side_by_side(ctx, corpus, name))
             parts.append(baseline_curves(ctx, corpus, name))
@@ -43,7 +43,10 @@ def sections(ctx: DomainContext) -> list[str]:
 
 def _ppl(ctx: DomainContext, experiment: str, method: str) -> float | None:
     dirs = ctx.run_dirs.get((experiment, method), [])
-    values = [json.loads((d / "final.json").read_text())["metrics"]["val/ppl"] for d in dirs]
+    finals = [json.loads((d / "final.json").read_text()) for d in dirs]
+    if any(f.get("diverged") for f in finals):
+        return None  # a diverged seed: no perplexity to show
+    values = [f["metrics"]["val/ppl"] for f in finals]
     return statistics.fmean(values) if values else None
 
 

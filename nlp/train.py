@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 
+from common import distributed, kinds
 from common.alignment import measure_alignment
 from common.metrics import BestTracker
 from common.run import cli, pick_device, start_run
@@ -28,7 +29,7 @@ from nlp.config import NLPConfig, TrainConfig
 from nlp.data import Chunks, TrainBatches, load
 from nlp.models import Transformer
 
-KINDS = ("bp", "dfa", "shallow", "optical")
+KINDS = kinds.select("bp", "direct", "frozen")  # BP and every direct and frozen kind
 
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
@@ -62,16 +63,20 @@ def lm_loss(model: Transformer, x: Tensor, y: Tensor) -> Tensor:
 
 
 def train_step(model: Transformer, opt: torch.optim.Optimizer, x: Tensor, y: Tensor, cfg: TrainConfig) -> Tensor:
-    """One update: forward (under autocast), the feedback method's backward, clipping, Adam; the loss, detached."""
+    """One update on the batch ``x, y`` (B, T): forward (under autocast) of this process's shard, the feedback
+    method's backward, the gradients averaged over processes (common.distributed), clipping, Adam; the whole
+    batch's mean loss, detached."""
     model.train()
+    xs, ys = distributed.shard(x), distributed.shard(y)  # (B / processes, T): all of it in one process
     with autocast(x.device, cfg.amp):
-        loss = lm_loss(model, x, y)
+        loss = lm_loss(model, xs, ys) * distributed.shard_weight(len(xs), len(x))
     opt.zero_grad(set_to_none=True)
     model.fb.backward(loss)
+    loss = distributed.average_gradients(model.parameters(), loss)  # before clipping: it sees the batch's norm
     if cfg.grad_clip:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     opt.step()
-    return loss.detach()
+    return loss
 
 
 class Meter:
@@ -112,13 +117,13 @@ def evaluate(model: Transformer, chunks: Chunks, cfg: TrainConfig) -> dict[str, 
         total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="sum").double()
         count += y.numel()
     loss = total.item() / count
-    return {"val/loss": loss, "val/ppl": math.exp(loss)}
+    return {"val/loss": loss, "val/ppl": math.exp(min(loss, 709.0))}  # exp overflows past 709: a diverged loss
 
 
 def main(argv: list[str] | None = None) -> dict:
     run = start_run(argv, NLPConfig, "nlp", KINDS, __doc__.splitlines()[0])
     cfg: NLPConfig = run.cfg
-    device = pick_device(cfg.train.device)
+    device = distributed.setup(pick_device(cfg.train.device))  # under torchrun: this process's GPU
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32 for what autocast leaves in fp32 (e.g. e @ B)
 
@@ -138,9 +143,13 @@ def main(argv: list[str] | None = None) -> dict:
     tokens_per_step = cfg.train.batch_size * cfg.data.seq_len
 
     start = run.resume(model=model, optimizer=opt, schedule=schedule, best=best, meter=meter)
+    distributed.broadcast(model)
     for step in run.units(start, total, "step"):
-        x, y = batches(step)
-        meter.add(train_step(model, opt, x, y, cfg.train), tokens_per_step)
+        x, y = batches(step)  # the whole batch: every process draws it, each trains on its shard
+        distributed.reseed(cfg.seed, step)  # several processes: each its own dropout masks
+        loss = train_step(model, opt, x, y, cfg.train)
+        run.watch(loss)
+        meter.add(loss, tokens_per_step)
         if not plateau:
             schedule.step()
         done = step + 1
@@ -153,6 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
                     metrics |= measure_alignment(
                         model.fb, model.parameters(), lambda: lm_loss(model, align_x, align_y), seed=done
                     )
+            metrics = distributed.from_main(metrics)  # the schedule and the best step agree on every process
             if plateau:
                 schedule.step(metrics["val/loss"])
             best.update(metrics["val/loss"], done, metrics)
@@ -173,6 +183,8 @@ def main(argv: list[str] | None = None) -> dict:
         "placement": cfg.model.placement,
         "optimizer": f"Adam β2 {cfg.train.beta2}, {cfg.train.schedule} lr {cfg.train.lr:g}",
     }
+    if distributed.world().size > 1:
+        budget["processes"] = distributed.world().size
     return run.finish(final, budget=budget, data=data.source.as_dict(), best_step=best.step, vocab_size=data.vocab_size)
 
 

@@ -12,6 +12,8 @@ in a choice. One unit of progress (and of ``--stop-after``) is one epoch of one 
 from __future__ import annotations
 
 import itertools
+import math
+import time
 from typing import Any
 
 import torch
@@ -19,16 +21,17 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from common import distributed, kinds
 from common.alignment import measure_alignment
 from common.config import ConfigError, to_dict
 from common.feedback import Feedback, backward
 from common.metrics import BestTracker
-from common.run import cli, pick_device, start_run
+from common.run import DIVERGED_FACTOR, cli, pick_device, start_run
 from recsys.config import RecsysConfig
-from recsys.data import Split, load_prepared
+from recsys.data import Split, load_data
 from recsys.models import build_model
 
-KINDS = ("bp", "dfa", "shallow", "optical")
+KINDS = kinds.select("bp", "direct", "frozen")  # BP and every direct and frozen kind
 
 
 class GridSearch:
@@ -50,13 +53,24 @@ class GridSearch:
         lr, dropout = self.grid[index]
         torch.manual_seed(self.cfg.seed * 1_000 + index)
         model = build_model(self.cfg.model, self.field_dims, dropout, self.cfg.feedback, seed=self.cfg.seed)
-        self.model = model.to(self.device)
+        self.model = distributed.sync_batchnorm(model).to(self.device)  # several processes: whole-batch statistics
+        distributed.broadcast(self.model)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=lr, weight_decay=self.cfg.train.weight_decay)
         self.index = index
 
     def stopped(self, index: int) -> bool:
         return self.stale[index] >= self.cfg.train.patience
+
+    def diverge(self, index: int) -> None:
+        """Grid point ``index`` diverged: it trains no further and cannot be selected."""
+        self.trackers[index] = BestTracker()
+        self.stale[index] = self.cfg.train.patience
+
+    def diverged(self, metrics: dict[str, float]) -> bool:
+        """A non-finite metric, or a training log loss 1000× that of predicting 0.5 everywhere (ln 2)."""
+        values = [v for v in metrics.values() if isinstance(v, float)]
+        return not all(map(math.isfinite, values)) or metrics["train/logloss"] > DIVERGED_FACTOR * math.log(2)
 
     def record(self, index: int, epoch: int, metrics: dict[str, float]) -> None:
         better = self.trackers[index].update(metrics["val/auc"], epoch, metrics)
@@ -90,22 +104,31 @@ def feedbacks(model: nn.Module) -> list[Feedback]:
     return [m for m in model.modules() if isinstance(m, Feedback)]
 
 
-def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: Split, cfg: RecsysConfig, seed: int) -> float:
-    """One pass over the shuffled training split; returns the mean training log loss."""
+def train_epoch(
+    model: nn.Module, opt: torch.optim.Optimizer, data: Split, cfg: RecsysConfig, seed: int
+) -> tuple[float, float]:
+    """One pass over the shuffled training split, each batch shared among the processes (common.distributed);
+    returns the mean training log loss and the seconds per step."""
     model.train()
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
     batch, fbs, total = cfg.train.batch_size, feedbacks(model), 0.0
-    stop = len(data) - 1 if len(data) % batch == 1 else len(data)  # BatchNorm cannot train on a batch of one
+    params = [p for group in opt.param_groups for p in group["params"]]
+    tail = len(data) % batch  # BatchNorm cannot train on one row, nor a process on none: such a tail is left out
+    stop = len(data) - tail if 0 < tail < max(2, distributed.world().size) else len(data)
+    began = time.perf_counter()
     for start in range(0, stop, batch):
         idx = order[start : start + batch].to(data.y.device)
-        loss = F.binary_cross_entropy_with_logits(model(data.x[idx].long()), data.y[idx])
+        mine = distributed.shard(idx)  # this process's rows of the batch
+        loss = F.binary_cross_entropy_with_logits(model(data.x[mine].long()), data.y[mine])
+        loss = loss * distributed.shard_weight(len(mine), len(idx))
         opt.zero_grad(set_to_none=True)
         backward(loss, *fbs)
+        loss = distributed.average_gradients(params, loss)  # before clipping: it sees the batch's norm
         if cfg.train.clip_grad_norm:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad_norm)
         opt.step()
-        total += loss.item() * len(idx)
-    return total / stop
+        total += loss.item() * len(idx)  # .item() waits for the device: the timing below is the steps'
+    return total / stop, (time.perf_counter() - began) / max(1, -(-stop // batch))
 
 
 @torch.no_grad()
@@ -114,6 +137,8 @@ def test(model: nn.Module, data: Split, batch: int, prefix: str) -> dict[str, fl
     model.eval()
     logits = torch.cat([model(data.x[i : i + batch].long()) for i in range(0, len(data), batch)])
     logits, y = logits.double().cpu(), data.y.double().cpu()
+    if not torch.isfinite(logits).all():  # a diverged model: no AUC to compute (the caller records it)
+        return {f"{prefix}/auc": math.nan, f"{prefix}/logloss": math.nan}
     return {
         f"{prefix}/auc": float(roc_auc_score(y.numpy(), logits.numpy())),
         f"{prefix}/logloss": F.binary_cross_entropy_with_logits(logits, y).item(),
@@ -132,8 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
     run = start_run(argv, RecsysConfig, "recsys", KINDS, __doc__.splitlines()[0])
     cfg: RecsysConfig = run.cfg
 
-    data = load_prepared(cfg.data.dataset, cfg.data.cache, cfg.data.train_limit, cfg.data.eval_limit)
-    device = pick_device(cfg.train.device)
+    data = load_data(cfg.data)
+    device = distributed.setup(pick_device(cfg.train.device))  # under torchrun: this process's GPU
     train, val, test_split = (data.splits[s].to(device) for s in ("train", "val", "test"))
     search = GridSearch(cfg, data.field_dims, device)
     epochs = cfg.train.epochs
@@ -146,17 +171,28 @@ def main(argv: list[str] | None = None) -> dict:
         if search.index != index:
             search.start(index)
         model = search.model
-        train_loss = train_epoch(model, search.optimizer, train, cfg, seed=(cfg.seed * 1_000 + index) * 1_000 + epoch)
-        metrics = {"train/logloss": train_loss, **test(model, val, cfg.train.eval_batch_size, "val")}
+        distributed.reseed(cfg.seed, unit)  # several processes: each its own dropout masks
+        seed = (cfg.seed * 1_000 + index) * 1_000 + epoch
+        train_loss, step_s = train_epoch(model, search.optimizer, train, cfg, seed)
+        metrics = {"train/logloss": train_loss, "train/step_s": step_s}
+        metrics |= test(model, val, cfg.train.eval_batch_size, "val")
         metrics |= test(model, test_split, cfg.train.eval_batch_size, "test")
+        metrics = distributed.from_main(metrics)  # early stopping decides alike on every process
+        lr, dropout = search.grid[index]
+        if search.diverged(metrics):  # this learning rate diverged; the other grid points go on
+            search.diverge(index)
+            run.log(unit + 1, {"grid": index, "lr": lr, "dropout": dropout, "epoch": epoch + 1, "diverged": True})
+            run.checkpoint(unit + 1, search=search)
+            continue
         align_every = cfg.feedback.align_every
         if align_every and epoch % align_every == 0 and any(fb.projector is not None for fb in feedbacks(model)):
             metrics |= alignment(model, train, cfg.train.batch_size, seed=unit)
-        lr, dropout = search.grid[index]
         search.record(index, epoch + 1, metrics)
         run.log(unit + 1, {"grid": index, "lr": lr, "dropout": dropout, "epoch": epoch + 1, **metrics})
         run.checkpoint(unit + 1, search=search)
 
+    if all(t.best is None for t in search.trackers):
+        run.diverge(len(search.grid) * epochs, "train/logloss", math.nan)  # every grid point diverged
     best = search.best()
     chosen = search.trackers[best]
     lr, dropout = search.grid[best]
@@ -172,11 +208,12 @@ def main(argv: list[str] | None = None) -> dict:
         "grid_points": len(search.grid),
         "train_rows": len(train),
     }
-    description = data.stats["dataset"]["description"] or cfg.data.dataset
+    if distributed.world().size > 1:
+        budget["processes"] = distributed.world().size
     return run.finish(
         final,
         budget=budget,
-        data=f"{description}: {len(train):,} train / {len(val):,} val / {len(test_split):,} test rows",
+        data=data.source.as_dict(),
         model=to_dict(cfg.model),
         selected={"grid": best, "lr": lr, "dropout": dropout, "epoch": chosen.step},
         grid=grid,
