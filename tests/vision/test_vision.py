@@ -12,10 +12,11 @@ import pytest
 
 from common.config import ConfigError
 from common.paths import ROOT, DataMissingError
-from vision.data import load_split, read_idx
+from vision.config import DataConfig
+from vision.data import load, read_idx
 from vision.train import KINDS, main
 
-CONFIGS = sorted((ROOT / "vision" / "configs").glob("*.yaml"))
+CONFIGS = sorted((ROOT / "vision" / "configs").glob("mlp*.yaml"))  # the conv nets: tests/vision/test_conv.py
 TINY = ["train.epochs=1", "data.train_limit=256", "data.test_limit=128", "train.batch_size=64"]
 
 
@@ -70,17 +71,17 @@ def test_bad_config_key_is_named(tmp_path: Path) -> None:
 
 def test_missing_dataset_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(DataMissingError, match="train-images-idx3-ubyte.gz"):
-        load_split(tmp_path, "train")
+        load(DataConfig(path=str(tmp_path)))
 
 
 def test_truncated_idx_file_is_reported(tmp_path: Path) -> None:
     source = ROOT / "data" / "mnist" / "raw"
-    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         shutil.copy(source / name, tmp_path / name)
     raw = gzip.decompress((source / "t10k-images-idx3-ubyte.gz").read_bytes())[:5000]
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(raw))
     with pytest.raises(ValueError, match="truncated"):
-        load_split(tmp_path, "test")
+        load(DataConfig(path=str(tmp_path)))
 
 
 def test_shipped_mnist_is_intact() -> None:
