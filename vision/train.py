@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from common import kinds
 from common.alignment import measure_alignment
@@ -42,8 +42,16 @@ def lr_factor(cfg: TrainConfig, epoch: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
 
 
-def train_epoch(model: FeedbackNet, opt: torch.optim.Optimizer, data: ImageData, cfg: VisionConfig, epoch_seed: int) -> float:
-    """One pass over the shuffled training set; returns the mean training loss."""
+def train_epoch(
+    model: FeedbackNet,
+    opt: torch.optim.Optimizer,
+    data: ImageData,
+    cfg: VisionConfig,
+    epoch_seed: int,
+    watch: Callable[[Tensor], None] = lambda loss: None,
+) -> float:
+    """One pass over the shuffled training set; returns the mean training loss. ``watch`` sees every batch's
+    loss (``Run.watch``: the first one is the scale by which divergence is judged)."""
     model.train()
     x, y = data.train.x, data.train.y
     gen = torch.Generator().manual_seed(epoch_seed)  # the order and the augmentations of this epoch
@@ -57,6 +65,7 @@ def train_epoch(model: FeedbackNet, opt: torch.optim.Optimizer, data: ImageData,
         model.fb.backward(loss)
         opt.step()
         total += loss.item() * len(idx)
+        watch(loss)
     return total / len(x)
 
 
@@ -124,7 +133,12 @@ def main(argv: list[str] | None = None) -> dict:
     device = pick_device(cfg.train.device)
 
     data = load(cfg.data)
-    data = ImageData(*(s if s is None else Images(s.x.to(device), s.y.to(device)) for s in (data.train, data.val, data.test)), data.n_classes, data.pad_value, data.source)
+    data = ImageData(
+        *(s if s is None else Images(s.x.to(device), s.y.to(device)) for s in (data.train, data.val, data.test)),
+        data.n_classes,
+        data.pad_value,
+        data.source,
+    )
     model = build_model(cfg.model, cfg.feedback, data.shape, data.n_classes, seed=cfg.seed).to(device)
     opt = make_optimizer(cfg.train, model)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: lr_factor(cfg.train, epoch))
@@ -133,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
     start = run.resume(model=model, optimizer=opt, scheduler=sched, best=best)
     metrics: dict[str, float] = {}
     for epoch in run.units(start, cfg.train.epochs, "epoch"):
-        train_loss = train_epoch(model, opt, data, cfg, cfg.seed * 10_000 + epoch)
+        train_loss = train_epoch(model, opt, data, cfg, cfg.seed * 10_000 + epoch, watch=run.watch)
         metrics = {"train/loss": train_loss, **evaluate(model, data.test, cfg.train.eval_batch, "test")}
         if data.val is not None:
             metrics |= evaluate(model, data.val, cfg.train.eval_batch, "val")
