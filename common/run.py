@@ -358,10 +358,10 @@ class Run:
             if index > start:
                 self._longest_unit = max(self._longest_unit, now - last)
                 if index == stop:
-                    self._leave(index, f"stopped after {index - start} {unit}(s) as asked; run again to resume", 1)
+                    self._leave(index, f"stopped after {index - start} {unit}(s) as asked; run again to resume")
                 if self._out_of_time(now - began):
                     message = f"left at {unit} {index} before the time limit; run again to resume"
-                    self._leave(index, message, EXIT_RESUBMIT)
+                    self._leave(index, message, status=EXIT_RESUBMIT)
             last = now
             yield index
 
@@ -371,11 +371,15 @@ class Run:
             return False
         return used + 1.5 * self._longest_unit > 60 * self.args.time_limit
 
-    def _leave(self, index: int, message: str, status: int) -> None:
+    def _leave(self, index: int, message: str, status: int | None = None) -> None:
+        """Checkpoint at ``index`` (unless the loop just did) and exit: with ``message`` as the error (status 1)
+        or, given a ``status``, with the message on stderr and that status."""
         self.bar.close()
         if self._saved_unit != index:
             self.checkpoint(index)
         self._close()
+        if status is None:
+            raise SystemExit(message)
         self.say(message)
         raise SystemExit(status)
 

@@ -77,15 +77,15 @@ class FolderLock:
 
 
 @functools.cache
-def code_fingerprint(domain: str) -> str:
+def code_fingerprint(domain: str, root: Path = ROOT) -> str:
     """A hash of the code that computes a ``domain`` run: ``common/``, ``hardware/`` and the domain package
     (every ``.py`` file but the presentation-only ones). Computed once per process."""
     digest = hashlib.sha256()
     for package in sorted({"common", "hardware", domain}):
-        for path in sorted((ROOT / package).rglob("*.py")):
+        for path in sorted((root / package).rglob("*.py")):
             if path.name in PRESENTATION_ONLY or "__pycache__" in path.parts:
                 continue
-            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
