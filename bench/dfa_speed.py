@@ -38,7 +38,8 @@ from torch import Tensor, nn
 from torch.autograd import DeviceType
 
 from bench.hook_dfa import use_hook_feedback
-from bench.speed_report import attach_targets, fmt_load, render_readme, table
+from bench.readme import write_readme
+from bench.speed_report import attach_targets, fmt_load, table
 from bench.workloads import MLPWorkload, NerfModelConfig, NerfWorkload, TransformerConfig, TransformerWorkload, Workload
 from common.feedback import Feedback, backward
 from common.run import atomic_write_text, cli
@@ -323,10 +324,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def publish(record: dict[str, Any]) -> None:
-    """Keep ``record`` as its device's latest run in bench/latest/ and regenerate bench/README.md from them all."""
+    """Keep ``record`` as its device's latest run in bench/latest/ and regenerate bench/README.md (bench/readme.py)."""
     _write_json(BENCH_DIR / "latest" / f"{record['device']['type']}.json", record)
-    recorded = [json.loads(path.read_text()) for path in sorted((BENCH_DIR / "latest").glob("*.json"))]
-    atomic_write_text(BENCH_DIR / "README.md", render_readme(recorded))
+    write_readme()
 
 
 def _describe(device: torch.device) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Each workload builds a fresh model for a feedback kind under a fixed seed, so th
 hook-style DFA copies start from the same weights (and DFA and hook-style share the same ``B``).
 The models are imported from their domains, never copied here:
 
-* ``mlp-<width>`` — :class:`vision.models.MLP`, 784 → width × (depth - 1) → 10, ReLU, cross-entropy;
+* ``mlp-<width>`` — vision's ``mlp`` (:func:`vision.models.build_model`), 784 → width × (depth - 1) → 10, ReLU,
+  cross-entropy;
 * ``transformer-macro`` / ``transformer-micro`` — :class:`nlp.models.Transformer` with that placement of
   feedback points, next-token cross-entropy on random token ids;
 * ``nerf`` — :class:`nerf.models.NeRF` on random rays, rendered by :func:`nerf.render.composite`,
@@ -26,9 +27,11 @@ from nerf.models import NeRF
 from nerf.render import composite, stratified_depths
 from nlp.config import ModelConfig as TransformerConfig
 from nlp.models import Transformer
-from vision.models import MLP, N_CLASSES, N_INPUTS
+from vision.config import ModelConfig as VisionModelConfig
+from vision.models import build_model
 
 SEED = 0
+N_INPUTS, N_CLASSES = 784, 10  # MNIST-shaped: 28 × 28 pixels, 10 classes
 
 
 class Workload(Protocol):
@@ -68,7 +71,8 @@ class MLPWorkload:
 
     def build(self, kind: str) -> nn.Module:
         torch.manual_seed(SEED)
-        return MLP((self.width,) * (self.depth - 1), "relu", FeedbackConfig(kind=kind), seed=SEED)
+        cfg = VisionModelConfig(hidden=(self.width,) * (self.depth - 1), activation="relu")
+        return build_model(cfg, FeedbackConfig(kind=kind), (1, 28, 28), N_CLASSES, seed=SEED)
 
     def batch(self, device: torch.device) -> tuple[Tensor, ...]:
         gen = _generator()

@@ -94,6 +94,21 @@ class StageTape:
         return self.y_leaf
 
 
+def learn(tape: StageTape, e: Tensor, signals: list[Tensor]) -> None:
+    """One stage's DFA backward for one micro-batch: ONE autograd call over the stage's points, each receiving
+    its signal (``signals``: this stage's blocks of ``e @ B``), and over the output with ``e`` itself when
+    layers sit between the last point and the output marker. Autograd computes local weight gradients only
+    and frees the tape's activations as it goes."""
+    roots = [get_gradient_edge(h) for h in tape.points]  # edges, not tensors: no reference keeps them alive
+    grads = [s.to(h.dtype).reshape(h.shape) for h, s in zip(tape.points, signals, strict=True)]
+    if tape.y is not None and tape.y.requires_grad:  # e.g. a classifier head above the last point
+        roots.append(get_gradient_edge(tape.y))
+        grads.append(e)
+    tape.points, tape.y = [], None
+    if roots:
+        torch.autograd.backward(roots, grads)
+
+
 class DFAPipeline:
     """This process's stage of a DFA pipeline (one stage per rank); :meth:`step` runs its part of one step.
 
@@ -189,15 +204,8 @@ class DFAPipeline:
             raise RuntimeError(
                 f"the stages hold {self._first_point + len(tape.points)} feedback points, signals() gives {len(every)}"
             )
-        mine = every[self._first_point : self._first_point + len(tape.points)]
-        roots = [get_gradient_edge(h) for h in tape.points]  # edges, not tensors: autograd frees as it goes
-        grads = [s.to(h.dtype).reshape(h.shape) for h, s in zip(tape.points, mine, strict=True)]
-        if tape.y is not None and tape.y.requires_grad:  # layers between the last point and the output marker
-            roots.append(get_gradient_edge(tape.y))
-            grads.append(e)
-        del tape, e, every, mine
-        if roots:
-            torch.autograd.backward(roots, grads)
+        learn(tape, e, every[self._first_point : self._first_point + len(tape.points)])
+        del tape, e, every
         state.sends = [(work, t) for work, t in state.sends if not work.is_completed()]  # free what has left
 
     # -- communication ------------------------------------------------------------------------------------
