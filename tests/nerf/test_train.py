@@ -142,15 +142,25 @@ def test_learning_rate_decays_exponentially() -> None:
 
 
 def test_ray_batches_cover_all_views_or_one_and_respect_the_crop() -> None:
-    torch.manual_seed(0)
-    index = sample_pixels(TrainConfig(rays=4096), 0, 5, 10, 20, "cpu")
+    gen = torch.Generator()
+    index = sample_pixels(TrainConfig(rays=4096), 0, 0, 5, 10, 20, gen)
     views, pixels = index // 200, index % 200
     assert set(views.tolist()) == set(range(5)) and pixels.max() < 200
-    one = sample_pixels(TrainConfig(rays=256, batching="image"), 0, 5, 10, 20, "cpu")
+    one = sample_pixels(TrainConfig(rays=256, batching="image"), 0, 0, 5, 10, 20, gen)
     assert len(set((one // 200).tolist())) == 1
-    crop = sample_pixels(TrainConfig(rays=4096, precrop_iters=10, precrop_frac=0.5), 3, 5, 10, 20, "cpu") % 200
+    crop = sample_pixels(TrainConfig(rays=4096, precrop_iters=10, precrop_frac=0.5), 0, 3, 5, 10, 20, gen) % 200
     rows, cols = crop // 20, crop % 20
     assert rows.min() >= 3 and rows.max() < 7 and cols.min() >= 5 and cols.max() < 15
+
+
+def test_ray_batches_are_a_function_of_seed_and_step() -> None:
+    """Every process of a torchrun launch, and a resumed run, draws the same batch for a step."""
+    cfg, gen = TrainConfig(rays=512), torch.Generator()
+    first = sample_pixels(cfg, 1, 7, 5, 10, 20, gen)
+    torch.rand(100, generator=gen)  # whatever was drawn in between
+    assert torch.equal(sample_pixels(cfg, 1, 7, 5, 10, 20, gen), first)
+    assert not torch.equal(sample_pixels(cfg, 1, 8, 5, 10, 20, gen), first)
+    assert not torch.equal(sample_pixels(cfg, 2, 7, 5, 10, 20, gen), first)
 
 
 def test_report_shows_methods_side_by_side(tmp_path: Path, npz_scene: Path) -> None:
