@@ -1,6 +1,7 @@
 """The cost model, targets, tables and README section of ``bench/pipeline_speed.py``, from its JSON records only.
 
-Cost model, per micro-batch and stage p (measured by each process on its own stage, without communication):
+Cost model, per micro-batch and stage p (measured by each process on its own stage, without communication; on
+CPU in CPU time, which is the wall time of one thread on a quiet machine):
 ``f_p`` the forward, ``b_p`` BP's backward (input gradients ``i_p`` and weight gradients ``w_p``), ``f'_p``
 DFA's forward (with, on the last stage, the loss and ``e``) and ``d_p`` DFA's learning (``e @ B`` and the
 weight gradients). With P stages and M micro-batches:
@@ -93,19 +94,25 @@ def parts_table(rows: list[dict[str, Any]]) -> str:
 
 
 def model_table(rows: list[dict[str, Any]]) -> str:
-    """The cost model's step times next to the measured medians (ms): where the gaps are."""
+    """The cost model's step times next to the measured medians (ms), and the CPU time a step costs all
+    processes together (bubbles cost no CPU time: its ratio is the work DFA saves, without the bubble)."""
     lines = [
-        "| model | M | GPipe/1F1B: model | measured (best) | ZB: ideal | measured (best) | DFA: model | measured |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| model | M | GPipe/1F1B: model | measured (best) | ZB: ideal | measured (best) | DFA: model | measured | "
+        "CPU ms per step: GPipe | DFA |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
         model, best = row["model"], _best(row)
-        dfa = f"{row['methods']['dfa']['median_ms']:.0f}" if "dfa" in row["methods"] else "—"
         lines.append(
             f"| {row['workload']} | {row['n_micro']} | {model['chain_ms']:.0f} | {best['chain']} | "
-            f"{model['zero_bubble_ms']:.0f} | {best['zero_bubble']} | {model['dfa_ms']:.0f} | {dfa} |"
+            f"{model['zero_bubble_ms']:.0f} | {best['zero_bubble']} | {model['dfa_ms']:.0f} | {_median(row, 'dfa')} | "
+            f"{_median(row, 'gpipe', 'cpu_median_ms')} | {_median(row, 'dfa', 'cpu_median_ms')} |"
         )
     return "\n".join(lines)
+
+
+def _median(row: dict[str, Any], name: str, key: str = "median_ms") -> str:
+    return f"{row['methods'][name][key]:.0f}" if name in row["methods"] else "—"
 
 
 def _best(row: dict[str, Any]) -> dict[str, str]:
@@ -149,7 +156,8 @@ def render_section(records: list[dict[str, Any]]) -> str:
             f"{table(record['rows'])}\n\n"
             f"Sizes: {'; '.join(f'{name}: {_size(size)}' for name, size in sizes.items())}.\n\n"
             f"{_skipped(record['rows'])}"
-            "Each stage's parts, in ms per micro-batch, timed by its own process without communication:\n\n"
+            "Each stage's parts, in ms per micro-batch, timed by its own process without communication (on CPU, "
+            "in CPU time: with one thread, the wall time on a quiet machine):\n\n"
             f"{parts_table(record['rows'])}\n\n"
             "The cost model's step times next to the measured ones (ms):\n\n"
             f"{model_table(record['rows'])}\n\n"

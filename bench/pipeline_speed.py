@@ -166,7 +166,7 @@ def time_steps(steps: dict[str, Callable[[], None]], repeats: int, warmup: int) 
 
 
 def time_parts(workload: Workload, n_micro: int, batch: tuple[Tensor, Tensor], repeats: int) -> dict[str, float]:
-    """Median ms of this process's stage's parts on one micro-batch, alone (no communication, no optimizer):
+    """Median CPU ms of this process's stage's parts on one micro-batch, alone (no communication, no optimizer):
     BP forward (with the loss on the last stage) and backward; DFA forward (with the loss and e on the last
     stage) and learning (projection and local weight gradients)."""
     rank, ranks = dist.get_rank(), dist.get_world_size()
@@ -215,15 +215,18 @@ def _dfa_points_and_error(stages: list, x: Tensor, y: Tensor, n_micro: int) -> t
 
 
 class _Clock:
-    """Milliseconds since the previous lap (or the clock's creation)."""
+    """Milliseconds since the previous lap (or the clock's creation): on CPU, of this process's CPU time — with
+    one thread and no communication, the wall time the part takes on a quiet machine, which other processes'
+    load stretches but hardly its CPU time; on GPU, of wall time after the GPU's queued work."""
 
     def __init__(self) -> None:
+        self.read = time.perf_counter if _on_gpu() else time.process_time
         _sync()
-        self.t = time.perf_counter()
+        self.t = self.read()
 
     def lap(self) -> float:
         _sync()
-        now = time.perf_counter()
+        now = self.read()
         ms, self.t = (now - self.t) * 1e3, now
         return ms
 
@@ -264,14 +267,18 @@ def _summary(samples: list[list[float]]) -> dict[str, Any]:
             "cpu_times_ms": cpu}  # fmt: skip
 
 
+def _on_gpu() -> bool:
+    return dist.get_backend() == "nccl"
+
+
 def _sync() -> None:
     """Wait for the GPU's queued work, so that a clock read after it measures it (nothing to wait for on CPU)."""
-    if torch.cuda.is_available() and dist.get_backend() == "nccl":
+    if _on_gpu():
         torch.cuda.synchronize()
 
 
 def _device() -> torch.device:
-    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device()) if _on_gpu() else torch.device("cpu")
 
 
 # -- every process's program -----------------------------------------------------------------------------------------
