@@ -1,11 +1,14 @@
-"""Shared test set-up: quiet progress bars, repository root on sys.path, a run-folder helper."""
+"""Shared test set-up: quiet progress bars, repository root on sys.path, run-folder helpers and the kill -9 harness."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,3 +47,44 @@ def launch():
         return done
 
     return run
+
+
+TIMING_KEYS = ("time_s", "its", "train/step_s", "train/tokens_per_s")
+"""Metric keys that measure speed, not learning: the only ones a resumed run may write differently."""
+
+
+def _learning_lines(path: Path) -> list[dict]:
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k not in TIMING_KEYS} for line in lines]
+
+
+@pytest.fixture
+def crash_resume(tmp_path: Path):
+    """``crash_resume("vision.train", args)``: run the command once uninterrupted, then again into another
+    folder killed with SIGKILL at ``kills`` random moments (seeded) and restarted until it finishes; the two
+    runs must write byte-identical ``final.json`` files and the same metric lines (speeds aside)."""
+
+    def check(module: str, args: list, kills: int = 2, seed: int = 0) -> None:
+        env = os.environ | {"DFA_PROGRESS": "0", "DFA_TENSORBOARD": "0", "OMP_NUM_THREADS": "1"}
+
+        def command(out: Path) -> list[str]:
+            return [sys.executable, "-m", module, "--out", str(out), "--threads", "1", *map(str, args)]
+
+        began = time.perf_counter()
+        subprocess.run(command(tmp_path / "whole"), cwd=ROOT, env=env, check=True, capture_output=True)
+        duration = time.perf_counter() - began
+        rng = random.Random(seed)
+        for _ in range(kills):
+            process = subprocess.Popen(command(tmp_path / "killed"), cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.3, 0.95) * duration)  # past start-up, usually mid-training
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        for _ in range(5):  # a kill may land after the end: then this finds the run finished
+            if subprocess.run(command(tmp_path / "killed"), cwd=ROOT, env=env, capture_output=True).returncode == 0:
+                break
+        assert (tmp_path / "killed" / "final.json").read_bytes() == (tmp_path / "whole" / "final.json").read_bytes()
+        assert _learning_lines(tmp_path / "killed" / "metrics.jsonl") == _learning_lines(
+            tmp_path / "whole" / "metrics.jsonl"
+        )
+
+    return check
