@@ -242,10 +242,12 @@ global error, not the gradient of the layer above. Across processes this is conc
 for a gradient from above, so the pipeline has no backward drain and each stage does a forward and its weight
 gradients, not input gradients. Against GPipe and 1F1B, DFA gains both the bubble and the input gradients;
 against zero-bubble BP, which already fills the bubble with weight gradients, only the input gradients (and
-it pays its own one-forward fill). The gaps between model and measurement are communication (activations,
-and `e`, cross process boundaries through gloo on CPU), each schedule's own overhead (the zero-bubble schedules
-split the backward with extra autograd calls and run twice as many stages), and, on a shared machine, other
-processes' load."""
+it pays its own one-forward fill). The cost model leaves out what separates it from the measurement: the
+optimizer step (the same for every method), communication (activations, BP's gradients and DFA's `e` cross
+process boundaries through gloo, whose threads share the CPU cores with the stages), each schedule's own
+bookkeeping (the zero-bubble schedules run twice as many stages and split the backward in two autograd
+calls), and, on a shared machine, other processes' load, which stretches wall time (the CPU-time columns
+show the work itself)."""
 
 GPU_NOTE = """### GPU
 

@@ -391,7 +391,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
             out = Path(folder) / "record.json"
             spawn(_spawned, args.nproc, args=(options, str(out)), backend=args.backend or default_backend())
             record = json.loads(out.read_text())
-    record["command"] = " ".join(["python -m bench.pipeline_speed", *(sys.argv[1:] if argv is None else argv)])
+    nproc = os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE"))
+    launcher = f"torchrun --nproc-per-node {nproc} -m" if "RANK" in os.environ else "python -m"
+    record["command"] = " ".join([f"{launcher} bench.pipeline_speed", *(sys.argv[1:] if argv is None else argv)])
     print(table(record["rows"]))
     _write_json(args.json or Path("results/bench") / f"pipeline_speed_{record['device']['type']}.json", record)
     if args.write_readme:
