@@ -9,19 +9,20 @@ where the global error ``e = dL/dy`` is read::
     ...
     fb.backward(loss)                         # instead of loss.backward()
 
-Kinds (``feedback.kind``):
+Kinds (``feedback.kind``) are registered in :mod:`common.kinds`; the core acts on their family only:
 
-* ``bp`` — points and output are the identity; ``backward`` is ``loss.backward()``. The FA family
-  (``fa``, ``usf``, ``brsf``, ``frsf``) also propagates along the chain; there the *layers* change
-  (:mod:`common.fa`), so the core treats them like ``bp``.
-* ``dfa`` — each point cuts the graph: the next block sees ``h.detach()``. ``backward`` first runs
-  ``loss.backward()``, which trains the layers above the last point with their true gradient and
-  yields ``e``; then ONE projection ``e @ B`` gives every point its signal, and ONE
+* ``chain`` (``bp``; the FA family ``fa``, ``usf``, ``brsf``, ``frsf``) — points and output are the
+  identity; ``backward`` is ``loss.backward()``. FA and its variants change the *layers*
+  (:mod:`common.fa`), not the core.
+* ``direct`` (``dfa``; ``optical`` and ``dfa_ternary`` from :mod:`hardware.kinds`) — each point cuts the
+  graph: the next block sees ``h.detach()``. ``backward`` first runs ``loss.backward()``, which trains the
+  layers above the last point with their true gradient and yields ``e``; then ONE projection by the
+  kind's projector gives every point its signal (``e @ B`` for ``dfa``), and ONE
   ``torch.autograd.backward`` over all points computes the local weight gradients. Because the input
   of every block is detached, autograd never computes an input gradient below a point: this is
   where DFA saves work over BP (a hook that rewrites gradients on the way down saves nothing).
-* ``shallow`` — points cut the graph and receive nothing: only the layers above the last point train.
-* ``optical`` — ``dfa`` with the projection done by the optical emulator (``hardware.optical``).
+* ``frozen`` (``shallow``) — points cut the graph and receive nothing: only the layers above the last
+  point train.
 
 The batch dimensions of points and output are flattened: nodes (graphs), rays × samples (NeRF),
 batch × time (Transformer) all count as samples, and every point must carry the same number of
@@ -40,13 +41,9 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.graph import GradientEdge, get_gradient_edge
 
-from common.projectors import Projector, ProjectorConfig, RandomProjector
-
-CHAIN_KINDS = ("bp", "fa", "usf", "brsf", "frsf")
-"""Kinds whose error travels down the layer chain (the layers implement FA and its variants)."""
-DIRECT_KINDS = ("dfa", "optical")
-"""Kinds whose error is projected directly to every point."""
-KINDS = (*CHAIN_KINDS, *DIRECT_KINDS, "shallow")
+from common import kinds
+from common.config import NonNegativeInt
+from common.projectors import Projector, ProjectorConfig
 
 
 @dataclass(frozen=True)
@@ -54,13 +51,15 @@ class FeedbackConfig:
     """How hidden layers learn."""
 
     kind: str = "bp"
-    """One of bp, fa, usf, brsf, frsf, dfa, shallow, optical (domains may accept a subset)."""
+    """A registered kind (common.kinds): bp, fa, usf, brsf, frsf, dfa, shallow, and from hardware optical and
+    dfa_ternary. Each domain accepts the kinds of the families it supports."""
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)
-    """The fixed random matrix of dfa (ignored by the other kinds)."""
-    align_every: int = 0
+    """The fixed random matrix of the direct kinds (ignored by the others)."""
+    align_every: NonNegativeInt = 0
     """Measure DFA/BP alignment every this many steps or epochs (0: never). See common.alignment."""
     optical: dict[str, Any] = field(default_factory=dict)
-    """Parameters of the optical projector (``hardware.optical.OpticalConfig``), used by kind=optical."""
+    """Parameters of the optical emulator (``hardware.config.OpticalConfig``): all of them for kind=optical, the
+    ternarization threshold for dfa_ternary. A free-form mapping here, checked by hardware."""
 
 
 @dataclass
@@ -99,27 +98,23 @@ class Feedback(nn.Module):
 
     def __init__(self, cfg: FeedbackConfig, d_err: int, dims: tuple[int, ...] | list[int], seed: int = 0):
         super().__init__()
-        if cfg.kind not in KINDS:
-            raise ValueError(f"feedback.kind must be one of {list(KINDS)}, got {cfg.kind!r}")
+        family = kinds.get(cfg.kind).family  # an unknown kind is an error naming the registered ones
         if not dims:
             raise ValueError("a Feedback needs at least one point dimension")
         self.kind, self.d_err, self.dims = cfg.kind, d_err, tuple(int(d) for d in dims)
+        self.direct = family == "direct"  # points record and receive the projected error
+        self.cuts = family != "chain"  # points detach their input (direct and frozen kinds)
         self.projector: Projector | None = None
-        if cfg.kind in DIRECT_KINDS:
+        if self.direct:
             self.projector = make_projector(cfg, d_err, self.dims, seed)
         self._tapes: list[_Tape] = []
         self._current = _Tape()
         self._probe = False  # record points without cutting (alignment measurement)
 
     # -- marking the network ------------------------------------------------------------------------
-    @property
-    def cuts(self) -> bool:
-        """True when points detach their input (dfa, optical, shallow)."""
-        return self.kind in DIRECT_KINDS or self.kind == "shallow"
-
     def point(self, h: Tensor) -> Tensor:
         """Mark a feedback point; returns the tensor the next block must use."""
-        recording = torch.is_grad_enabled() and h.requires_grad and (self._probe or self.kind in DIRECT_KINDS)
+        recording = torch.is_grad_enabled() and h.requires_grad and (self._probe or self.direct)
         if recording:
             index = len(self._current.points)
             if index >= len(self.dims) or h.shape[-1] != self.dims[index]:
@@ -204,7 +199,7 @@ def _collect_signals(feedbacks: tuple[Feedback, ...]) -> tuple[list[GradientEdge
     signals: list[Tensor] = []
     for fb in feedbacks:
         for tape in fb.take_tapes():
-            if fb.kind not in DIRECT_KINDS or tape.error is None:  # no error: the loss ignored this output
+            if not fb.direct or tape.error is None:  # no error: the loss ignored this output
                 continue
             signals += _point_signals(fb, tape)
             edges += [get_gradient_edge(h) for h in tape.points]
@@ -233,10 +228,6 @@ def _point_signals(fb: Feedback, tape: _Tape) -> list[Tensor]:
 
 
 def make_projector(cfg: FeedbackConfig, d_err: int, dims: tuple[int, ...], seed: int) -> Projector:
-    """The projector of a direct kind: a digital random matrix, or the optical emulator."""
+    """The projector of a direct kind, from its registered factory; B's seed mixes the matrix and run seeds."""
     matrix_seed = cfg.projector.seed + 1_000_003 * seed
-    if cfg.kind == "optical":
-        from hardware.optical import OpticalProjector  # lazy: the emulator is optional for digital runs
-
-        return OpticalProjector.from_config(cfg, d_err, dims, matrix_seed)
-    return RandomProjector(d_err, dims, cfg.projector, matrix_seed)
+    return kinds.get(cfg.kind).projector(cfg, d_err, dims, matrix_seed)

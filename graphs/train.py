@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch_geometric.data import Data
 
+from common import kinds
 from common.alignment import measure_alignment
 from common.config import ConfigError
 from common.metrics import BestTracker
@@ -18,7 +19,7 @@ from graphs.data import graph_source, load_graph, node_split, split_edges
 from graphs.models import MODELS
 from graphs.tasks import LinkPrediction, NodeClassification
 
-KINDS = ("bp", "dfa", "shallow", "optical")
+KINDS = kinds.select("bp", "direct", "frozen")  # BP and every direct and frozen kind
 
 
 def make_task(cfg: GraphsConfig, device: torch.device, data: Data | None = None) -> NodeClassification | LinkPrediction:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import hardware.kinds  # noqa: F401  (registers feedback.kind=optical and dfa_ternary)
 from common.feedback import FeedbackConfig
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import hardware.kinds  # noqa: F401  (registers feedback.kind=optical and dfa_ternary)
 from common.feedback import FeedbackConfig
 
 # Distinct values per categorical column (C1..C26) of the Kaggle train.txt; the generator caps them at 10^6.

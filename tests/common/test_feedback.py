@@ -152,7 +152,7 @@ def test_fa_with_random_feedback_differs_from_bp() -> None:
 @pytest.mark.parametrize("kind", ["usf", "brsf", "frsf"])
 def test_sign_symmetric_feedback_keeps_the_sign_of_w(kind: str) -> None:
     layer = FeedbackLinear(D1, D2, kind)
-    assert torch.equal(torch.sign(layer.feedback_matrix()), torch.sign(layer.weight.detach()))
+    assert torch.equal(torch.sign(layer.feedback_weight()), torch.sign(layer.weight.detach()))
 
 
 def test_shallow_trains_only_the_output_layer() -> None:
