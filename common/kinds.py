@@ -23,10 +23,8 @@ instead of a kind; a kind takes its family's settings, then its own (see :func:`
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from common.config import ConfigError
@@ -54,9 +52,6 @@ class Kind:
     """One line: what the kind does (docs, error messages)."""
     projector: ProjectorFactory | None = None
     """Direct kinds only: builds the fixed projection of the error to the points."""
-    sources: tuple[str, ...] = ()
-    """Modules outside the feedback core whose code a run of this kind executes (e.g. the emulator's), so
-    that the workflow reruns its experiments when they change (:func:`source_files`)."""
 
 
 def _digital(cfg: FeedbackConfig, d_err: int, dims: tuple[int, ...], seed: int) -> Projector:
@@ -124,14 +119,3 @@ def check_methods(methods: Mapping[str, Any], where: str) -> None:
             raise ConfigError(
                 f"{where}: 'methods.{key}' names no feedback kind (registered: {list(KINDS)}) and no family {FAMILIES}"
             )
-
-
-def source_files(name: str) -> list[Path]:
-    """The files of :attr:`Kind.sources` for a kind: what the workflow adds to the code its runs depend on."""
-    files = []
-    for module in get(name).sources:
-        spec = importlib.util.find_spec(module)
-        if spec is None or spec.origin is None:
-            raise ValueError(f"kind {name!r}: source module {module!r} cannot be found")
-        files.append(Path(spec.origin))
-    return files

@@ -25,9 +25,6 @@ from hardware.optical import OpticalProjector, ternarize
 if TYPE_CHECKING:
     from common.feedback import FeedbackConfig
 
-EMULATOR = ("hardware.kinds", "hardware.config", "hardware.medium", "hardware.camera", "hardware.optical")
-"""The modules a run of kind ``optical`` executes besides the core."""
-
 
 class TernaryProjector(RandomProjector):
     """``forward(e: (N, d_err)) -> (N, width)`` = ``α t @ B``: the digital ``B`` applied to the ternarized error."""
@@ -49,13 +46,5 @@ class TernaryProjector(RandomProjector):
         return f"d_err={self.d_err}, width={self.width}, threshold={self.threshold}"
 
 
-register(Kind("optical", "direct", "DFA projected by the emulated OPU", OpticalProjector.from_config, EMULATOR))
-register(
-    Kind(
-        "dfa_ternary",
-        "direct",
-        "DFA of the OPU's ternarized error, projected digitally (no device)",
-        TernaryProjector.from_config,
-        ("hardware.kinds", "hardware.config", "hardware.optical"),
-    )
-)
+register(Kind("optical", "direct", "DFA projected by the emulated OPU", OpticalProjector.from_config))
+register(Kind("dfa_ternary", "direct", "DFA of the ternarized error, digital projection", TernaryProjector.from_config))

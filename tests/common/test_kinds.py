@@ -130,11 +130,3 @@ def test_common_alone_loads_no_hardware_and_a_domain_config_registers_it() -> No
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["dfa", "optical", "dfa_ternary"]
-
-
-def test_source_files_of_a_kind_exist() -> None:
-    import hardware.kinds  # noqa: F401
-
-    files = kinds.source_files("optical")
-    assert [f.name for f in files][-1] == "optical.py" and all(f.is_file() for f in files)
-    assert kinds.source_files("dfa") == []
