@@ -25,6 +25,7 @@ from pathlib import Path
 from common.paths import ROOT
 from common.run import cli
 from recsys.config import CRITEO_CARDINALITIES, GeneratorConfig
+from recsys.data import file_dataset
 from recsys.generate import generate
 
 CRITEO_ROWS = 45_840_617
@@ -45,7 +46,7 @@ def measure(src: Path, out: Path) -> dict:
     h_m_s = [float(part) for part in field("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":")]
     wall = sum(value * 60**i for i, value in enumerate(reversed(h_m_s)))
     cpu = float(field("User time (seconds)")) + float(field("System time (seconds)"))
-    stats = json.loads((out / "stats.json").read_text())
+    stats = json.loads(file_dataset(src, out)[1].stats.read_text())  # out/file-<hash>/, as train's data.cache=out
     lines = stats["lines"]
     distinct = sum(f["distinct"] for f in stats["fields"].values())
     return {

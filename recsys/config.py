@@ -102,6 +102,10 @@ class DataConfig:
 
     dataset: str = "synthetic"
     """Name of ``recsys/datasets/<name>.yaml``."""
+    path: str = ""
+    """Your own Criteo-format text file (tab-separated label, 13 integer and 26 categorical fields), read
+    instead of ``dataset``: prepared on first use into ``<cache>/file-<hash>/`` (the hash covers the file's
+    content and the preprocessing settings). Relative paths are from the repository root."""
     cache: str = "data/cache/recsys"
     """Folder of prepared datasets (``<cache>/<name>/``), relative to the repository root."""
     train_limit: int = 0
@@ -116,9 +120,11 @@ class ModelConfig:
 
     name: Literal["fm", "deepfm", "dcn", "afn"] = "deepfm"
     embed_dim: int = 10
-    first_order_init: float = 1.0
-    """Standard deviation of the first-order weights at initialisation; 1.0 is pytorch-fm's (nn.Embedding's),
-    which the authors used."""
+    first_order_init: float = 0.01
+    """Standard deviation of the first-order weights at initialisation. 0.01 learns on small files and on the
+    generated data; 1.0 is pytorch-fm's (nn.Embedding's), which the authors used on 36M training rows and the
+    paper configs (``*_criteo.yaml``) keep: with fewer rows the initial noise of the weights of rarely seen
+    values dominates (FM on 1,600 real Criteo rows: test AUC below 0.5)."""
     mlp_dims: tuple[int, ...] = (400, 400, 400)
     """Widths of the MLP blocks (Linear → BatchNorm → ReLU → Dropout, a feedback point after each)."""
     cross_layers: int = 6

@@ -19,6 +19,7 @@ training keys of each field with their counts: it grows with the number of disti
 the number of rows. Disk holds the text, the scratch files and the arrays (each about 160 bytes a row).
 
     python -m recsys.preprocess --dataset synthetic
+    python -m recsys.preprocess --input clicks.txt     # your file: what a run with data.path=clicks.txt reads
 """
 
 from __future__ import annotations
@@ -31,16 +32,19 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
+from common.cache import building
 from common.config import to_dict
 from common.paths import require_file
+from common.provenance import file_sha256
 from common.run import atomic_write_text, cli, progress
 from recsys.config import DatasetConfig, PreprocessConfig
-from recsys.data import CRITEO_HOW_TO, SPLITS, DatasetPaths, dataset_paths, load_dataset_config
+from recsys.data import CRITEO_HOW_TO, SPLITS, DatasetPaths, dataset_paths, file_dataset, load_dataset_config
 from recsys.reader import FIELD_NAMES, MALFORMED_REASONS, N_FIELDS, N_INT, Block, iter_blocks
 
 OOV, EMPTY, FIRST_ID = 0, 1, 2
@@ -111,90 +115,130 @@ def preprocess(src: Path, paths: DatasetPaths, cfg: PreprocessConfig, dataset: d
     paths.root.mkdir(parents=True, exist_ok=True)
     paths.stats.unlink(missing_ok=True)  # stale stats must never describe new arrays
     scratch = Scratch(paths.root / "pass1.tmp")
+    counts = count_and_split(src, cfg, scratch)
+    np.savez(paths.vocab, **{f"field_{i}": v for i, v in enumerate(counts.vocab)})
+    ids = write_ids(src.name, counts, scratch, paths)
+    scratch.remove()
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    stats = {
+        "source": str(src),
+        "source_bytes": src.stat().st_size,
+        "source_sha256": file_sha256(src),
+        "dataset": dataset,
+        **counts.summary(),
+        "fields": field_stats(counts, ids),
+        "generator": _generator_info(src),
+        "timing": {
+            "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2),
+            "lines_per_second": round(counts.lines / seconds),
+        },
+    }
+    atomic_write_text(paths.stats, json.dumps(stats, indent=2) + "\n")
+    return stats
 
-    # Pass 1 (text): parse, split, count the training keys; keep the parsed rows in the scratch files.
+
+@dataclass
+class PassOne:
+    """What the first pass learns from the text: rows per split, malformed lines, training vocabularies."""
+
+    lines: int = 0
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=np.int64))
+    """Rows kept per split (train, validation, test)."""
+    positives: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=np.int64))
+    bad_counts: Counter = field(default_factory=Counter)
+    bad_examples: dict[str, list[int]] = field(default_factory=lambda: {reason: [] for reason in MALFORMED_REASONS})
+    vocab: list[np.ndarray] = field(default_factory=list)
+    """Per field, the sorted training keys seen at least ``min_count`` times."""
+    distinct: list[int] = field(default_factory=list)
+    """Per field, the distinct keys of the training rows."""
+
+    def summary(self) -> dict[str, Any]:
+        rows = self.rows
+        return {
+            "lines": self.lines,
+            "rows": int(rows.sum()),
+            "malformed": {reason: self.bad_counts.get(reason, 0) for reason in MALFORMED_REASONS},
+            "malformed_examples": {reason: numbers for reason, numbers in self.bad_examples.items() if numbers},
+            "splits": {
+                name: {"rows": int(rows[s]), "positive_rate": round(float(self.positives[s] / max(rows[s], 1)), 6)}
+                for s, name in enumerate(SPLITS)
+            },
+            "field_dims": [FIRST_ID + len(v) for v in self.vocab],
+        }
+
+
+def count_and_split(src: Path, cfg: PreprocessConfig, scratch: Scratch) -> PassOne:
+    """Pass 1 (text): parse, split, count the training keys; keep the parsed rows in the scratch files."""
     counters = [KeyCounter() for _ in range(N_FIELDS)]
-    rows, positives, lines = np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64), 0
-    bad: dict[str, list[int]] = {reason: [] for reason in MALFORMED_REASONS}
-    bad_counts: Counter = Counter()
+    out = PassOne()
     bar = progress(total=src.stat().st_size, desc=f"preprocess {src.name}", unit="B", unit_scale=True)
     with scratch.writer() as write:
         for block in iter_blocks(src, cfg.block_kb << 10):
-            lines += block.lines_read
+            out.lines += block.lines_read
             for reason, numbers in block.bad_lines.items():
-                bad_counts[reason] += len(numbers)
-                bad[reason].extend(int(n) for n in numbers[: EXAMPLES - len(bad[reason])])
+                out.bad_counts[reason] += len(numbers)
+                kept = out.bad_examples[reason]
+                kept.extend(int(n) for n in numbers[: EXAMPLES - len(kept)])
             split = assign_split(block.line, cfg)
-            rows += np.bincount(split, minlength=3)
-            positives += np.bincount(split, weights=block.label, minlength=3).astype(np.int64)
+            out.rows += np.bincount(split, minlength=3)
+            out.positives += np.bincount(split, weights=block.label, minlength=3).astype(np.int64)
             train = split == 0
             for f, counter in enumerate(counters):
                 counter.add(block.keys[train & ~block.missing[:, f], f])
             write(block, split)
             bar.update(block.nbytes)
     bar.close()
-    vocab = [counter.frequent(cfg.min_count) for counter in counters]
-    distinct = [len(counter.keys) for counter in counters]
-    del counters
-    field_dims = [FIRST_ID + len(v) for v in vocab]
-    np.savez(paths.vocab, **{f"field_{i}": v for i, v in enumerate(vocab)})
+    out.vocab = [counter.frequent(cfg.min_count) for counter in counters]
+    out.distinct = [len(counter.keys) for counter in counters]
+    return out
 
-    # Pass 2 (scratch): ids, appended split by split in file order. Plain writes, not memory maps: the pages
-    # of a mapped file would count in the resident memory of the process.
-    oov, empty = np.zeros((3, N_FIELDS), dtype=np.int64), np.zeros((3, N_FIELDS), dtype=np.int64)
-    total = int(rows.sum())
-    bar = progress(total=total, desc=f"preprocess {src.name} (ids)", unit="row", unit_scale=True)
+
+@dataclass
+class IdCounts:
+    """Per split and field, the rows whose id is out of the vocabulary, and those whose field is empty."""
+
+    oov: np.ndarray  # (3, 39)
+    empty: np.ndarray  # (3, 39)
+
+
+def write_ids(name: str, counts: PassOne, scratch: Scratch, paths: DatasetPaths) -> IdCounts:
+    """Pass 2 (scratch): ids, appended split by split in file order.
+
+    Plain writes, not memory maps: the pages of a mapped file would count in the resident memory of the process.
+    """
+    ids_count = IdCounts(np.zeros((3, N_FIELDS), dtype=np.int64), np.zeros((3, N_FIELDS), dtype=np.int64))
+    total = int(counts.rows.sum())
+    bar = progress(total=total, desc=f"preprocess {name} (ids)", unit="row", unit_scale=True)
     with contextlib.ExitStack() as stack:
-        xs = [
-            stack.enter_context(_npy_writer(paths.x(s), np.int32, (int(n), N_FIELDS)))
-            for s, n in zip(SPLITS, rows, strict=True)
-        ]
-        ys = [
-            stack.enter_context(_npy_writer(paths.y(s), np.uint8, (int(n),))) for s, n in zip(SPLITS, rows, strict=True)
-        ]
+        shapes = [(paths.x(s), paths.y(s), int(n)) for s, n in zip(SPLITS, counts.rows, strict=True)]
+        xs = [stack.enter_context(_npy_writer(x, np.int32, (n, N_FIELDS))) for x, _, n in shapes]
+        ys = [stack.enter_context(_npy_writer(y, np.uint8, (n,))) for _, y, n in shapes]
         for keys, missing, label, split in scratch.read(total, chunk=1 << 18):
-            ids = np.stack([encode(keys[:, f], missing[:, f], vocab[f]) for f in range(N_FIELDS)], axis=1)
+            ids = np.stack([encode(keys[:, f], missing[:, f], counts.vocab[f]) for f in range(N_FIELDS)], axis=1)
             for s in range(len(SPLITS)):
                 mine = split == s
                 xs[s].write(ids[mine].tobytes())
                 ys[s].write(label[mine].tobytes())
-                oov[s] += (ids[mine] == OOV).sum(0)
-                empty[s] += (ids[mine] == EMPTY).sum(0)
+                ids_count.oov[s] += (ids[mine] == OOV).sum(0)
+                ids_count.empty[s] += (ids[mine] == EMPTY).sum(0)
             bar.update(len(label))
     bar.close()
-    scratch.remove()
+    return ids_count
 
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    stats = {
-        "source": str(src),
-        "dataset": dataset,
-        "lines": lines,
-        "rows": int(rows.sum()),
-        "malformed": {reason: bad_counts.get(reason, 0) for reason in MALFORMED_REASONS},
-        "malformed_examples": {reason: numbers for reason, numbers in bad.items() if numbers},
-        "splits": {
-            name: {"rows": int(rows[s]), "positive_rate": round(float(positives[s] / max(rows[s], 1)), 6)}
-            for s, name in enumerate(SPLITS)
-        },
-        "field_dims": field_dims,
-        "fields": {
-            FIELD_NAMES[f]: {
-                "distinct": distinct[f],
-                "vocabulary": len(vocab[f]),
-                **{f"oov_{name}": round(float(oov[s, f] / max(rows[s], 1)), 6) for s, name in enumerate(SPLITS)},
-                "empty": round(float(empty[:, f].sum() / max(rows.sum(), 1)), 6),
-            }
-            for f in range(N_FIELDS)
-        },
-        "generator": _generator_info(src),
-        "timing": {
-            "seconds": round(seconds, 2),
-            "cpu_seconds": round(cpu, 2),
-            "lines_per_second": round(lines / seconds),
-        },
+
+def field_stats(counts: PassOne, ids: IdCounts) -> dict[str, dict[str, Any]]:
+    """Per field: distinct training values, vocabulary, out-of-vocabulary rate per split, empty rate."""
+    rows = counts.rows
+    return {
+        FIELD_NAMES[f]: {
+            "distinct": counts.distinct[f],
+            "vocabulary": len(counts.vocab[f]),
+            **{f"oov_{name}": round(float(ids.oov[s, f] / max(rows[s], 1)), 6) for s, name in enumerate(SPLITS)},
+            "empty": round(float(ids.empty[:, f].sum() / max(rows.sum(), 1)), 6),
+        }
+        for f in range(N_FIELDS)
     }
-    atomic_write_text(paths.stats, json.dumps(stats, indent=2) + "\n")
-    return stats
 
 
 class Scratch:
@@ -267,27 +311,46 @@ def prepare(name: str, cache: str | None = None) -> dict:
     return preprocess(require_file(paths.raw, how), paths, cfg.preprocess, dataset=to_dict(cfg))
 
 
+def prepare_file(src: Path, cache: Path | None = None) -> tuple[dict, Path]:
+    """Preprocess your Criteo-format file into the folder a run with ``data.path=src`` reads; return the stats
+    and the folder."""
+    cfg, paths = file_dataset(src, cache)
+    with building(paths.root):
+        return preprocess(paths.raw, paths, cfg.preprocess, dataset=to_dict(cfg)), paths.root
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--dataset", help="name of recsys/datasets/<name>.yaml (prepared into data/cache/recsys/<name>)"
     )
-    parser.add_argument("--input", type=Path, help="without --dataset: a Criteo-format file")
-    parser.add_argument("--out", type=Path, help="without --dataset: the folder for the arrays")
+    parser.add_argument("--input", type=Path, help="instead of --dataset: your Criteo-format file")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="with --input: the folder of prepared datasets, as train's data.cache (default data/cache/recsys); "
+        "the arrays go to <out>/file-<hash of the file and the settings>/",
+    )
     args = parser.parse_args(argv)
-    if args.dataset:
-        stats = prepare(args.dataset)
-    elif args.input and args.out:
-        src = require_file(args.input, "give an existing Criteo-format text file")
-        stats = preprocess(src, DatasetPaths(args.out, src), PreprocessConfig())
+    if args.dataset and not args.input:
+        stats, folder = prepare(args.dataset), None
+    elif args.input and not args.dataset:
+        stats, folder = prepare_file(args.input, args.out)
     else:
-        parser.error("give --dataset NAME, or --input FILE --out DIR")
+        parser.error("give --dataset NAME, or --input FILE [--out DIR]")
     malformed = sum(stats["malformed"].values())
     print(
         f"[recsys] {stats['source']}: {stats['rows']:,} rows kept, {malformed:,} malformed lines skipped "
         f"{stats['malformed']}; {stats['timing']['lines_per_second']:,} lines/s",
         file=sys.stderr,
     )
+    if folder is not None:
+        cache = f" data.cache={args.out}" if args.out else ""
+        print(
+            f"[recsys] prepared into {folder}; train on it with\n  python -m recsys.train --config "
+            f"recsys/configs/deepfm_synthetic.yaml --out results/mine data.path={args.input}{cache}",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ def data_table(finals: list[dict[str, Any]]) -> str:
         bad = " / ".join(str(d["malformed"][k]) for k in ("field_count", "label", "integer", "categorical"))
         splits = " / ".join(f"{d['splits'][s]['rows']:,}" for s in ("train", "val", "test"))
         bayes = f"{d['generator']['bayes_auc']:.4f}" if d.get("generator") else "—"
-        name = final["data"].split(":")[0]
+        data = final["data"]  # a DataSource dict (older runs: "name: counts")
+        name = f"{data['name']} (sha256 {data['sha256']})" if isinstance(data, dict) else data.split(":")[0]
         lines.append(
             f"| {name} | {d['lines']:,} | {d['rows']:,} | {bad} | {splits} | "
             f"{d['splits']['train']['positive_rate']:.4f} | {sum(d['field_dims']):,} | {bayes} |"

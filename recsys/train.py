@@ -28,7 +28,7 @@ from common.feedback import Feedback, backward
 from common.metrics import BestTracker
 from common.run import DIVERGED_FACTOR, cli, pick_device, start_run
 from recsys.config import RecsysConfig
-from recsys.data import Split, load_data
+from recsys.data import Split, load_data, warn_if_few_steps
 from recsys.models import build_model
 
 KINDS = kinds.select("bp", "direct", "frozen")  # BP and every direct and frozen kind
@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
     data = load_data(cfg.data)
     device = distributed.setup(pick_device(cfg.train.device))  # under torchrun: this process's GPU
     train, val, test_split = (data.splits[s].to(device) for s in ("train", "val", "test"))
+    warn_if_few_steps(len(train), cfg.train.batch_size)
     search = GridSearch(cfg, data.field_dims, device)
     epochs = cfg.train.epochs
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from common.config import ConfigError
-from common.paths import ROOT, DataMissingError
+from common.paths import ROOT, DataError, DataMissingError
 from recsys.data import dataset_paths
 from recsys.train import main
 
@@ -96,5 +96,5 @@ def test_missing_and_stale_data_are_reported(tmp_path, smoke_cache):
     stats = json.loads((stale / SMOKE / "stats.json").read_text())
     stats["dataset"]["generator"]["seed"] += 1
     (stale / SMOKE / "stats.json").write_text(json.dumps(stats))
-    with pytest.raises(RuntimeError, match="another version"):
+    with pytest.raises(DataError, match="another version"):
         run(tmp_path, str(stale), config)
