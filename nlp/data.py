@@ -34,6 +34,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from torch import Tensor
 
+from common.cache import building
 from common.config import ConfigError
 from common.paths import ROOT, require_file
 from common.provenance import DataSource, describe, file_sha256
@@ -202,14 +203,22 @@ def prepare(cfg: DataConfig) -> Path:
     sources = {key: require_file(path, corpus.how_to_get) for key, path in source_files(cfg).items()}
     folder = cache_dir(cfg)
     expected = _expected_meta(cfg, sources)
-    meta_path = folder / "meta.json"
-    if meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        if {k: meta.get(k) for k in expected} == expected:
-            return folder
-        print(f"[nlp] {folder}: sources or settings changed, rebuilding", file=sys.stderr)
-        meta_path.unlink()
+    with building(folder):  # a second run on the same new text waits, then finds the cache ready
+        meta_path = folder / "meta.json"
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if {k: meta.get(k) for k in expected} == expected:
+                return folder
+            print(f"[nlp] {folder}: sources or settings changed, rebuilding", file=sys.stderr)
+            meta_path.unlink()
+        _build(folder, sources, cfg, expected)
+    return folder
+
+
+def _build(folder: Path, sources: dict[str, Path], cfg: DataConfig, expected: dict) -> None:
+    """Learn the BPE on the training split, encode the three splits, write ``meta.json`` last."""
     folder.mkdir(parents=True, exist_ok=True)
+    meta_path = folder / "meta.json"
     splits = _split_files(sources, cfg, folder)
     print(f"[nlp] learning a {cfg.vocab_size}-token BPE on {splits['train']}", file=sys.stderr)
     tok = train_tokenizer(splits["train"], cfg.vocab_size, cfg.lowercase)
@@ -227,7 +236,6 @@ def prepare(cfg: DataConfig) -> Path:
     }
     atomic_write_text(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     print(f"[nlp] cached {counts} tokens in {folder}", file=sys.stderr)
-    return folder
 
 
 @dataclass(frozen=True)
