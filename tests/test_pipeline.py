@@ -2,45 +2,51 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from common.paths import ROOT
+from tests.workflow.conftest import snakemake
 
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        *args,
-    ]
-    env = os.environ | {"DFA_PROGRESS": "0"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=1200)
+def dry_run_jobs(stdout: str) -> list[dict[str, str]]:
+    """The jobs of ``snakemake --dry-run --printshellcmds`` output: rule, resources (key=value) and command."""
+    jobs = []
+    for block in re.split(r"\n(?=\[[A-Z][a-z]{2} [A-Z][a-z]{2} )", stdout):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if rule:
+            resources = re.search(r"^\s+resources: (.*)$", block, re.M)
+            command = re.search(r"^Shell command: (.*)$", block, re.M)
+            job = dict(item.split("=", 1) for item in resources.group(1).split(", ")) if resources else {}
+            jobs.append(job | {"rule": rule.group(1), "command": command.group(1) if command else ""})
+    return jobs
 
 
-@pytest.mark.parametrize("profile", ["smoke", "default"])
+@pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
 def test_dag_resolves(tmp_path: Path, profile: str) -> None:
-    done = snakemake(tmp_path, "--dry-run", "--config", f"profile={profile}")
+    done = snakemake(tmp_path, "--dry-run", "--printshellcmds", "--config", f"profile={profile}")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     graphs = CONFIG["profiles"][profile]["graphs"]
     assert graphs["batch_seeds"]  # one job per experiment × method, running every seed
     jobs = sum(len(spec["methods"]) for spec in graphs["experiments"].values())
     assert re.search(rf"^train_graphs\s+{jobs}$", done.stdout, re.M), done.stdout[-3000:]
+    # Every job that runs a command declares what a cluster scheduler needs, from config.yaml's resources.
+    commands = [job for job in dry_run_jobs(done.stdout) if job["command"] not in ("", "None")]
+    assert len(commands) > jobs
+    for job in commands:
+        assert {"runtime", "mem_mb", "cpus_per_task", "gpu"} <= set(job), job
+        domain = re.search(r"-m (\w+)\.train ", job["command"])
+        if domain and domain.group(1) in CONFIG["profiles"][profile]:
+            section = CONFIG["profiles"][profile][domain.group(1)]
+            wanted = CONFIG["resources"] | section.get("resources", {})
+            assert int(job["runtime"]) == wanted["runtime"] and int(job["mem_mb"]) == wanted["mem_mb"], job
+            assert int(job["gpu"]) == wanted["gpus"] and int(job["cpus_per_task"]) == section.get("threads", 1)
+            assert job["command"].startswith(f"python -m {domain.group(1)}.train "), job
 
 
 def test_unknown_profile_is_named(tmp_path: Path) -> None:

@@ -1,20 +1,44 @@
-# Shared pieces of the workflow: the profile's run matrix and the one generic training rule.
-# A domain's .smk adds its target rule (e.g. `rule vision`) and, if its runs need prepared inputs,
-# a function in DOMAIN_INPUTS (e.g. a tokenizer or preprocessed arrays).
+# The workflow's shared functions (its rules are in the other .smk files; `snakemake --lint` wants the two
+# apart): the profile's run matrix, the one resolver of a run's config, the one place that leaves out
+# experiments whose user-provided data is absent, and the resources and launcher of every job.
+import os
 import shlex
+import shutil
 import sys
+from functools import cache
+from importlib import import_module
 from pathlib import Path
 
-PYTHON = sys.executable
 ROOT = Path(workflow.basedir)  # the repository; runs may write elsewhere (snakemake --directory DIR)
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # the workflow resolves run configs with the domains' own code
+
+from common.config import load_config
+from common.config_files import chain as config_chain
+from common.paths import DOMAINS
+from common.rundir import PRESENTATION_ONLY
+
+# Jobs run `python -m <package>` (or `torchrun ... -m <package>`) with the interpreter that runs Snakemake,
+# locally or inside a SLURM job (which parses this file again). It is put first on PATH here rather than
+# written into the commands, so that moving the clone changes no command and reruns nothing.
+os.environ.update(
+    PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+)
+if not (found := shutil.which("python")) or not os.path.samefile(found, sys.executable):
+    raise ValueError(
+        f"jobs would run {found or 'no python'}, not {sys.executable}, which runs Snakemake: run Snakemake from "
+        "the project's environment (.venv/bin/snakemake, or `conda activate dfa-scales`)"
+    )
+
 PROFILE = config["profile"]
 RESULTS = config.get("results", "results")
 REPORT = f"{RESULTS}/REPORT.md"
-DOMAINS = ("vision", "graphs", "recsys", "nerf", "nlp")
 if PROFILE not in config["profiles"]:
     raise ValueError(f"unknown profile '{PROFILE}'; config/config.yaml defines {list(config['profiles'])}")
-DOMAIN_INPUTS = {}  # domain -> function(wildcards) -> list of files a run needs besides its config
+DOMAIN_INPUTS = {}  # domain -> function(wildcards) -> files a run needs besides its config and code
 REPORT_INPUTS = []  # files besides the runs' final.json that the report reads (e.g. hardware sweeps)
+TORCHRUN_DOMAINS = ("nlp", "nerf", "recsys")  # train.py runs data-parallel under torchrun (DDP)
 
 
 def domain_cfg(domain):
@@ -23,6 +47,7 @@ def domain_cfg(domain):
 
 
 def experiment_cfg(domain, exp):
+    """One experiment's entry in the profile's section of a domain."""
     return domain_cfg(domain)["experiments"][exp] or {}
 
 
@@ -37,30 +62,69 @@ def runs(domain):
     ]
 
 
-def run_overrides(wildcards):
+def quoted(items):
+    """Command-line words for the shell, each quoted: a value like x=[1, 2] stays one argument, and a
+    profile's `x=1; touch FILE` reaches the program as text instead of running."""
+    return " ".join(shlex.quote(str(item)) for item in items)
+
+
+def override_list(domain, exp, method):
     """Profile-wide, then experiment-specific, then method-specific config overrides of one run."""
-    section = domain_cfg(wildcards.domain)
-    spec = experiment_cfg(wildcards.domain, wildcards.exp)
-    by_method = spec.get("method_overrides", {}).get(wildcards.method, [])
-    overrides = [*section.get("overrides", []), *spec.get("overrides", []), *by_method]
-    return " ".join(shlex.quote(item) for item in overrides)  # list values like x=[1, 2] stay one argument
+    section = domain_cfg(domain)
+    spec = experiment_cfg(domain, exp)
+    by_method = spec.get("method_overrides", {}).get(method, [])
+    return [*section.get("overrides", []), *spec.get("overrides", []), *by_method]
 
 
-def code_inputs(wildcards):
-    """The code a run executes: a change to it re-runs the experiment (report-only code excluded)."""
-    files = [str(p) for p in (ROOT / wildcards.domain).glob("*.py") if p.name != "report.py"]
-    core = ["config", "feedback", "projectors", "fa", "alignment", "run", "seeding", "metrics", "paths"]
-    files += [str(ROOT / "common" / f"{name}.py") for name in core]
-    if wildcards.method == "optical":  # the emulator is part of an optical run
-        files += [str(ROOT / "hardware" / f"{name}.py") for name in ("config", "medium", "camera", "optical")]
-    return sorted(files)
+def run_overrides(wildcards):
+    """A run's overrides, quoted for its command line."""
+    return quoted(override_list(wildcards.domain, wildcards.exp, wildcards.method))
 
 
-wildcard_constraints:
-    domain="|".join(DOMAINS),
-    seed=r"\d+",
-    method=r"[a-z_]+",
-    exp=r"[A-Za-z0-9_\-]+",
+def config_class(domain):
+    """A domain's root config dataclass: <domain>/config.py's <Domain>Config (any case: NLPConfig)."""
+    package = import_module(f"{domain}.config")
+    found = [obj for name, obj in vars(package).items() if name.lower() == f"{domain}config"]
+    if len(found) != 1:
+        raise ValueError(f"{domain}/config.py must define one {domain.capitalize()}Config, the config of a run")
+    return found[0]
+
+
+@cache
+def run_config(domain, exp, method):
+    """The resolved config of one run, exactly as `python -m <domain>.train` builds it from its command."""
+    cls = config_class(domain)
+    path = ROOT / domain / "configs" / f"{exp}.yaml"
+    return load_config(cls, path, [f"feedback.kind={method}", *override_list(domain, exp, method)])
+
+
+def drop_missing_data(domain, user_files, how_to):
+    """Leave out the profile's experiments whose user-provided data is absent, with a notice (the report
+    marks their cells "not run"). `user_files(cfg)`: the files a run with config `cfg` reads that the user
+    must provide (WikiText-103, the real Criteo train.txt); `how_to`: where the user learns to get them."""
+    experiments = domain_cfg(domain).get("experiments", {})
+    left_out = {}
+    for exp, spec in list(experiments.items()):
+        missing = [p for p in user_files(run_config(domain, exp, spec["methods"][0])) if not Path(p).exists()]
+        if missing:
+            left_out.setdefault(str(missing[0]), []).append(exp)
+            del experiments[exp]
+    for path, exps in left_out.items():
+        print(f"[{domain}] {path} is absent (see {how_to}): left out {', '.join(exps)}", file=sys.stderr)
+
+
+def code_files(domain):
+    """The code a job of `domain` executes, the files a run's checkpoint fingerprint hashes
+    (common.rundir.code_fingerprint): every .py file of common/, hardware/ and the domain but the
+    presentation-only ones. A change to one reruns the job."""
+    packages = sorted({"common", "hardware", domain})
+    files = [p for package in packages for p in (ROOT / package).rglob("*.py") if p.name not in PRESENTATION_ONLY]
+    return sorted(str(p) for p in files if "__pycache__" not in p.parts)
+
+
+def config_inputs(wildcards):
+    """A run's experiment file and the files it inherits from (`base:`)."""
+    return [str(p) for p in config_chain(ROOT / wildcards.domain / "configs" / f"{wildcards.exp}.yaml")]
 
 
 def batched_domains():
@@ -77,59 +141,86 @@ def batched_domains():
     return batched
 
 
-BATCHED = batched_domains()
-TRAIN_INPUTS = {  # what a run reads: its config, the code it executes, and its domain's prepared inputs
-    "config": str(ROOT / "{domain}" / "configs" / "{exp}.yaml"),
-    "code": code_inputs,
-    "extra": lambda w: DOMAIN_INPUTS.get(w.domain, lambda w: [])(w),
-}
+# -- resources: what each job asks of the machine or of the cluster's scheduler ---------------------------
+RESOURCE_KEYS = {"runtime": 1, "mem_mb": 1, "gpus": 0}  # key -> smallest valid value
 
 
-def train_command(which_runs):
-    """`python -m <domain>.train` for one job; `which_runs` is `seed=K` (one run) or `--seeds K,K,...`."""
-    return (
-        "PYTHONPATH={ROOT} {PYTHON} -m {wildcards.domain}.train --config {input.config} --out {params.out} "
-        f"--profile {{PROFILE}} --threads {{threads}} {which_runs} feedback.kind={{wildcards.method}} "
-        "{params.overrides} 2> >(tee {log} >&2)"
+def job_resources(domain=None, kind="train"):
+    """config.yaml's `resources`, overridden by the profile's section of `domain` (None: the workflow's own
+    jobs, e.g. the report): its `resources` for training runs (kind "train"), its `prepare_resources` for
+    data preparation (kind "prepare", never on a GPU)."""
+    merged = dict(config.get("resources") or {})
+    key = "resources" if kind == "train" else "prepare_resources"
+    merged.update((domain_cfg(domain) if domain else {}).get(key) or {})
+    where = f"profiles.{PROFILE}.{domain}.{key}" if domain else "resources"
+    for name, value in merged.items():
+        if name not in RESOURCE_KEYS:
+            raise ValueError(f"config/config.yaml, {where}: unknown key '{name}' (known: {', '.join(RESOURCE_KEYS)})")
+        if not isinstance(value, int) or isinstance(value, bool) or value < RESOURCE_KEYS[name]:
+            raise ValueError(f"config/config.yaml, {where}.{name}: expected an integer >= {RESOURCE_KEYS[name]}, got {value!r}")
+    if missing := set(RESOURCE_KEYS) - set(merged):
+        raise ValueError(f"config/config.yaml: `resources` must set {', '.join(sorted(missing))}")
+    if kind != "train":
+        merged["gpus"] = 0
+    elif merged["gpus"] > 1 and domain not in TORCHRUN_DOMAINS:
+        raise ValueError(
+            f"config/config.yaml, {where}.gpus: {merged['gpus']} GPUs per run needs torchrun, which "
+            f"{', '.join(TORCHRUN_DOMAINS)} support; {domain} runs on one device"
+        )
+    return merged
+
+
+def domain_threads(domain):
+    """Torch threads of one training process (the profile section's `threads`)."""
+    return domain_cfg(domain).get("threads", 1)
+
+
+def processes(domain):
+    """Processes of one training job: one per GPU under torchrun, else one."""
+    return max(1, job_resources(domain)["gpus"])
+
+
+def scheduler_resources(domain, kind, cpus):
+    """The `resources:` of a job (`resources: **scheduler_resources(...)`) of `domain` (None: the workflow's
+    own jobs), from job_resources. runtime (minutes) and mem_mb are per job; cpus_per_task is `cpus(w)`;
+    gpu its GPUs (0: a CPU job; the SLURM executor asks for gpu=N as --gpus=N). A function of the
+    wildcards where `domain` is one ("{domain}" in the generic training rules)."""
+    which = (lambda w: w.domain) if domain == "{domain}" else (lambda w: domain)
+    return dict(
+        runtime=lambda w: job_resources(which(w), kind)["runtime"],
+        mem_mb=lambda w: job_resources(which(w), kind)["mem_mb"],
+        cpus_per_task=cpus,
+        gpu=lambda w: job_resources(which(w), kind)["gpus"],
     )
 
 
-rule train:
-    """One run: python -m <domain>.train with the profile's overrides."""
-    wildcard_constraints:
-        domain="|".join(d for d in DOMAINS if d not in BATCHED) or "(?!)",
-    input:
-        **TRAIN_INPUTS,
-    output:
-        f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/seed{{seed}}/final.json",
-    params:
-        overrides=run_overrides,
-        out=lambda w, output: str(Path(output[0]).parent),
-    threads: lambda w: domain_cfg(w.domain).get("threads", 1)
-    log:
-        f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/seed{{seed}}/train.log",
-    shell:
-        train_command("seed={wildcards.seed}")
+def train_resources(seeds):
+    """A training job's resources, and `run_minutes`: how long each of its `seeds` (run one after another)
+    may train inside a SLURM job before it leaves with a checkpoint (exit status 75) for `retries`
+    (profiles/slurm) to resubmit it: the job's runtime less its start-up and a margin, shared by the runs."""
+
+    def run_minutes(w):
+        runtime = job_resources(w.domain)["runtime"]
+        return max(1, (runtime - max(2, runtime // 20)) // seeds)
+
+    def cpus(w):  # every process's threads
+        return domain_threads(w.domain) * processes(w.domain)
+
+    return scheduler_resources("{domain}", "train", cpus) | {"run_minutes": run_minutes}
 
 
-for _domain in BATCHED:
-    _seeds = ",".join(str(seed) for seed in domain_cfg(_domain).get("seeds", [0]))
+def job_threads(w, threads):
+    """cpus_per_task of a single-process job: its `threads:`."""
+    return threads
 
-    rule:
-        """All seeds of one experiment × method, one after another in one process."""
-        name:
-            f"train_{_domain}"
-        wildcard_constraints:
-            domain=_domain,
-        input:
-            **TRAIN_INPUTS,
-        output:
-            [f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/seed{seed}/final.json" for seed in _seeds.split(",")],
-        params:
-            overrides=run_overrides,
-            out=lambda w: f"{RESULTS}/{w.domain}/{w.exp}/{w.method}",
-        threads: lambda w: domain_cfg(w.domain).get("threads", 1)
-        log:
-            f"{RESULTS}/{{domain}}/{{exp}}/{{method}}/train.log",
-        shell:
-            train_command(f"--seeds {_seeds}")
+
+def launcher(domain):
+    """How a training job starts: torchrun with one process per GPU when it has several, else python."""
+    if processes(domain) > 1:
+        return f"torchrun --standalone --nproc_per_node {processes(domain)} -m {domain}.train"
+    return f"python -m {domain}.train"
+
+
+for _domain in (*DOMAINS, "hardware"):  # a bad `resources` entry fails here, before any job is planned
+    job_resources(_domain, "train")
+    job_resources(_domain, "prepare")
