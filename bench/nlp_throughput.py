@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--device", default=None, help="overrides train.device (auto | cpu | cuda)")
-    parser.add_argument("--amp", default=None, help="overrides train.amp (off | bf16)")
+    parser.add_argument("--amp", default=None, help="overrides train.amp (none | bf16)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. model.n_layer=2")

@@ -92,6 +92,9 @@ def render_scale(ctx: DomainContext) -> str:
         f"- data: {'; '.join(data) if data else '—'}",
         f"- budgets: {'; '.join(budgets) if budgets else '—'}",
     ]
+    for f in sorted(ctx.finals, key=lambda f: (f.get("experiment", ""), f.get("method", ""), f.get("seed", 0))):
+        for warning in f.get("warnings", []):  # what a run found wrong with itself (e.g. a collapsed render)
+            lines.append(f"- **warning** ({f.get('experiment')} {f.get('method')} seed {f.get('seed')}): {warning}")
     return "\n".join(lines) + "\n"
 
 

@@ -92,11 +92,14 @@ class TrainConfig:
     """The learning rate is lr × lr_decay_rate^(step / lr_decay_steps) (the authors: 500 × 1000 steps)."""
     lr_decay_rate: float = 0.1
     precrop_iters: int = 0
-    """Sample only the central crop of each view during the first N steps (0: never)."""
+    """Sample only the central crop of each view during the first N steps (0: never). A small object in a large
+    frame (most Blender scenes) needs it: early steps that see mostly background can kill every ReLU, and the
+    network then renders the background everywhere (nerf.health warns). NeRF's own setting is 500 steps at 0.5."""
     precrop_frac: float = 0.5
     """Side of that crop, as a fraction of the image side."""
     amp: Literal["none", "bf16"] = "none"
-    """Run the networks under bfloat16 autocast (GPU speed); the renderer stays in float32."""
+    """``bf16``: run the networks under bfloat16 autocast (GPU speed; the renderer stays in float32); ``none``
+    (spelled as in nlp)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """``auto``: CUDA when available."""
     log_every: int = 100

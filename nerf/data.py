@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from PIL import Image
 from torch import Tensor
 
 from common.paths import ROOT, require_file
+from common.provenance import DataSource, describe
 from nerf.cameras import Rays, forward_facing_path, make_rays, orbit_path
 from nerf.config import DataConfig
 
@@ -49,6 +50,8 @@ LLFF_BOUND_FACTOR = 0.75
 NPZ_TRAIN_IMAGES = 100
 """Without a ``split`` array, the tiny-NeRF notebook trains on the first 100 images."""
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SHIPPED = ("data/nerf/lego_200", "data/nerf/lego_tinynerf_format_100.npz")
+"""The scenes that ship with the repository (named so in final.json)."""
 
 
 @dataclass
@@ -72,6 +75,10 @@ class Scene:
     """Cameras face one way (LLFF): novel views circle in their plane; else they orbit the origin."""
     depth_bounds: tuple[float, float]
     """Nearest and farthest scene depth in scene units (where a forward-facing path looks)."""
+    root: Path | None = None
+    """The scene folder or file."""
+    files: list[Path] = field(default_factory=list)
+    """The files read (cameras and images), which :meth:`describe` hashes."""
 
     def rays(self, split: str, index: int | None = None, downscale: int = 1) -> Rays:
         """The rays of every view of ``split`` (or of view ``index``), N·H·W in (view, row, column) order."""
@@ -89,9 +96,13 @@ class Scene:
             return forward_facing_path(self.poses["train"], *self.depth_bounds, frames)
         return orbit_path(self.poses["train"], frames)
 
-    def describe(self) -> str:
+    def describe(self) -> DataSource:
+        """Name, path, size and content hash of the files read, with the resolution and views used."""
         n_train, n_test = len(self.images["train"]), len(self.images["test"])
-        return f"{self.name}, {self.width}×{self.height} px, {n_train} train / {n_test} test views"
+        detail = f"{self.width}×{self.height} px, {n_train} train / {n_test} test views"
+        shipped = self.root is not None and self.root.resolve() in {(ROOT / p).resolve() for p in SHIPPED}
+        name = f"{self.name[:-1]}, shipped)" if shipped and self.name.endswith(")") else self.name
+        return describe(name, self.root, files=self.files or None, detail=detail)
 
 
 def load_scene(cfg: DataConfig) -> Scene:
@@ -139,22 +150,21 @@ def load_blender(root: Path, cfg: DataConfig) -> Scene:
     """A NeRF-Synthetic scene: transforms_{train,test}.json and RGBA PNGs."""
     how = HOW_TO_GET["blender"]
     background = 1.0 if cfg.white_background else 0.0
-    images, poses, angle = {}, {}, None
+    images, poses, angle, files = {}, {}, None, []
     for split in ("train", "test"):
         meta = json.loads(require_file(root / f"transforms_{split}.json", how).read_text())
         if "camera_angle_x" not in meta or not meta.get("frames"):
             raise ValueError(f"{root / f'transforms_{split}.json'}: needs 'camera_angle_x' and a list of 'frames'")
         angle = float(meta["camera_angle_x"])
-        frames = [
-            composite(read_image(require_file(_frame_file(root, f), how), cfg.downscale), background)
-            for f in meta["frames"]
-        ]
+        paths = [require_file(_frame_file(root, f), how) for f in meta["frames"]]
+        files += [root / f"transforms_{split}.json", *paths]
+        frames = [composite(read_image(path, cfg.downscale), background) for path in paths]
         images[split] = torch.from_numpy(np.stack(frames)).float()
         poses[split] = torch.tensor([f["transform_matrix"] for f in meta["frames"]], dtype=torch.float32)
     height, width = images["train"].shape[1:3]
     focal = 0.5 * width / math.tan(0.5 * angle)
     return Scene(
-        name=f"NeRF-Synthetic '{root.name}' (Blender layout)",
+        name=f"'{root.name}' (Blender layout)",
         images=images,
         poses=poses,
         height=height,
@@ -166,6 +176,8 @@ def load_blender(root: Path, cfg: DataConfig) -> Scene:
         ndc=False,
         forward_facing=False,
         depth_bounds=(cfg.near, cfg.far),
+        root=root,
+        files=files,
     )
 
 
@@ -205,6 +217,8 @@ def load_npz(path: Path, cfg: DataConfig) -> Scene:
         ndc=False,
         forward_facing=False,
         depth_bounds=(cfg.near, cfg.far),
+        root=path,
+        files=[path],
     )
 
 
@@ -241,7 +255,7 @@ def load_llff(root: Path, cfg: DataConfig) -> Scene:
     tensor = torch.from_numpy(images).float()
     near, far = (0.0, 1.0) if cfg.ndc else (float(bounds.min()) * 0.9, float(bounds.max()))
     return Scene(
-        name=f"LLFF '{root.name}'",
+        name=f"'{root.name}' (LLFF layout)",
         images={s: tensor[m] for s, m in masks.items()},
         poses={s: poses[m] for s, m in masks.items()},
         height=height,
@@ -253,6 +267,8 @@ def load_llff(root: Path, cfg: DataConfig) -> Scene:
         ndc=cfg.ndc,
         forward_facing=True,
         depth_bounds=(float(bounds.min()), float(bounds.max())),
+        root=root,
+        files=[root / "poses_bounds.npy", *files],
     )
 
 

@@ -10,6 +10,7 @@ maps as PNG) and turntable.gif (novel views: colour | depth).
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from torch import Tensor
 from common import distributed, kinds
 from common.alignment import measure_alignment
 from common.feedback import backward
-from common.run import cli, pick_device, progress, start_run
+from common.run import cli, pick_device, progress, read_jsonl, start_run
+from nerf import health
 from nerf.cameras import Rays
 from nerf.config import NerfConfig, TrainConfig
 from nerf.data import Scene, load_scene
@@ -123,14 +125,18 @@ def render_view(nets: list[NeRF], rays: Rays, scene: Scene, cfg: NerfConfig, dev
 
 @torch.no_grad()
 def test(nets: list[NeRF], scene: Scene, cfg: NerfConfig, device, views: list[int], out: Path | None) -> dict:
-    """PSNR and SSIM of the rendered test ``views``; with ``out``, also save renders and depth maps."""
+    """PSNR and SSIM of the rendered test ``views`` and the pixel spread of renders and truths (nerf.health);
+    with ``out``, also save renders and depth maps."""
     h, w = scene.height, scene.width
-    scores: dict[str, list[float]] = {"test/psnr": [], "test/ssim": [], "test/psnr_coarse": []}
+    keys = ("test/psnr", "test/ssim", "test/psnr_coarse", "test/render_std", "test/truth_std")
+    scores: dict[str, list[float]] = {key: [] for key in keys}
     for k, index in enumerate(progress(views, desc="nerf: test views", unit="view", leave=False)):
         final, coarse = render_view(nets, scene.rays("test", index), scene, cfg, device)
         image, truth = final.rgb.view(h, w, 3), scene.images["test"][index]
         scores["test/psnr"].append(psnr(image, truth))
         scores["test/psnr_coarse"].append(psnr(coarse.rgb.view(h, w, 3), truth))
+        scores["test/render_std"].append(float(image.std()))
+        scores["test/truth_std"].append(float(truth.std()))
         if out is not None:
             scores["test/ssim"].append(ssim(image, truth))
             if k < cfg.eval.render_views:
@@ -238,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
             metrics["monitor/psnr"] = monitor["test/psnr"]
         measure = main_rank and cfg.feedback.align_every and nets[0].fb.projector is not None
         if measure and done % cfg.feedback.align_every == 0:
-            metrics |= alignment(nets[0], batch, target, scene, cfg, seed=done)
+            metrics |= health.finite_alignment(alignment(nets[0], batch, target, scene, cfg, seed=done))
         tick += time.perf_counter() - paused  # evaluations are not training time: `its` counts steps per second
         if metrics:
             run.log(done, metrics)
@@ -265,8 +271,14 @@ def main(argv: list[str] | None = None) -> dict:
         budget |= {"max_minutes": cfg.train.max_minutes, "iters_done": trained}
     if distributed.world().size > 1:
         budget["processes"] = distributed.world().size
+    warnings = health.warnings(final, read_jsonl(run.out / "metrics.jsonl"))
+    for warning in warnings:
+        print(f"[nerf] warning: {warning}", file=sys.stderr)
     return run.finish(
-        {k: final[k] for k in ("test/psnr", "test/ssim", "test/psnr_coarse")}, budget=budget, data=scene.describe()
+        {k: final[k] for k in ("test/psnr", "test/ssim", "test/psnr_coarse")},
+        budget=budget,
+        data=scene.describe().as_dict(),
+        **({"warnings": warnings} if warnings else {}),
     )
 
 

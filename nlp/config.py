@@ -104,8 +104,9 @@ class TrainConfig:
     """Clip the global norm of the updates (BP gradients or DFA signals' weight updates); 0: off."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """``auto``: CUDA when available."""
-    amp: Literal["off", "bf16"] = "off"
-    """Mixed precision: ``bf16`` autocast of the forward pass (GPU runs), or ``off`` (as in nerf)."""
+    amp: Literal["none", "bf16"] = "none"
+    """Mixed precision: ``bf16`` autocast of the forward pass (GPU runs), or ``none`` (spelled as in nerf; not
+    ``off``, which YAML reads as the boolean false)."""
     align_batch: int = 16
     """Training chunks on which alignment is measured (feedback.align_every counts evaluations)."""
 

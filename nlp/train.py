@@ -34,7 +34,7 @@ KINDS = kinds.select("bp", "direct", "frozen")  # BP and every direct and frozen
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
     """bf16 autocast of the forward pass when ``amp == 'bf16'``; a no-op otherwise."""
-    if amp == "off":
+    if amp == "none":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
