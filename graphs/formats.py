@@ -26,7 +26,7 @@ import torch
 from torch_geometric.data import Data, Dataset
 
 from common.config import ConfigError
-from common.paths import DataMissingError, require_file
+from common.paths import DataError, DataMissingError, require_file
 from common.provenance import content_hash, files_under
 
 NPZ_KEYS = {
@@ -44,10 +44,10 @@ def load_npz(path: Path) -> Data:
         arrays = {key: _pick(npz, names) for key, names in NPZ_KEYS.items()}
     for key in ("x", "y", "edges"):
         if arrays[key] is None:
-            raise ConfigError(f"{path}: no {' or '.join(NPZ_KEYS[key])} array (found {_found(path)}); {NPZ_HOW_TO}")
+            raise DataError(f"{path}: no {' or '.join(NPZ_KEYS[key])} array (found {_found(path)}); {NPZ_HOW_TO}")
     x = np.asarray(arrays["x"], dtype=np.float32)
     if x.ndim != 2:
-        raise ConfigError(f"{path}: x must be (nodes, features), got shape {x.shape}")
+        raise DataError(f"{path}: x must be (nodes, features), got shape {x.shape}")
     n = len(x)
     y = labels(arrays["y"], n, path)
     data = Data(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=edge_index(arrays["edges"], n, path))
@@ -63,10 +63,10 @@ def labels(y: np.ndarray, n: int, where: Path) -> np.ndarray:
     if y.ndim == 2 and len(y) == n and set(np.unique(y)) <= {0, 1}:
         y = y.argmax(1)  # one-hot rows
     if y.shape != (n,) or not np.all(np.mod(y, 1) == 0):
-        raise ConfigError(f"{where}: y must hold one integer class per node ({n},), got {y.shape} {y.dtype}")
+        raise DataError(f"{where}: y must hold one integer class per node ({n},), got {y.shape} {y.dtype}")
     y = y.astype(np.int64)
     if y.min() < 0:
-        raise ConfigError(f"{where}: labels must be 0..C-1, found {int(y.min())}")
+        raise DataError(f"{where}: labels must be 0..C-1, found {int(y.min())}")
     return y
 
 
@@ -74,11 +74,11 @@ def edge_index(edges: np.ndarray, n: int, where: Path) -> torch.Tensor:
     """A (2, E) int64 edge index from (2, E) or (E, 2) pairs of node indices in [0, n)."""
     edges = np.asarray(edges)
     if edges.ndim != 2 or 2 not in edges.shape:
-        raise ConfigError(f"{where}: edges must be (2, E) or (E, 2), got shape {edges.shape}")
+        raise DataError(f"{where}: edges must be (2, E) or (E, 2), got shape {edges.shape}")
     edges = edges if edges.shape[0] == 2 else edges.T
     if edges.size and (edges.min() < 0 or edges.max() >= n):
         found = f"{edges.min()}..{edges.max()}"
-        raise ConfigError(f"{where}: edge endpoints must be node indices in [0, {n}), found {found}")
+        raise DataError(f"{where}: edge endpoints must be node indices in [0, {n}), found {found}")
     return torch.from_numpy(edges.astype(np.int64))
 
 
@@ -91,7 +91,7 @@ def mask(array: np.ndarray, n: int, where: str) -> torch.Tensor:
         array = array.T
     if array.shape[0] != n or array.ndim not in (1, 2) or not np.isin(array, (0, 1)).all():
         shape = array.shape
-        raise ConfigError(f"{where}: a mask must be boolean (nodes,) or (splits, nodes) for {n} nodes, got {shape}")
+        raise DataError(f"{where}: a mask must be boolean (nodes,) or (splits, nodes) for {n} nodes, got {shape}")
     return torch.from_numpy(array.astype(bool))
 
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from common.paths import DataError
 from graphs.data import EdgeSplit, pair_codes, sample_non_edges
 from graphs.features import SparseFeatures
 
@@ -41,7 +42,7 @@ class NodeClassification:
             self.reported = ("test/auc", "val/auc", "train/auc", *self.reported)
             for name, m in self.masks.items():
                 if len(torch.unique(self.y[m])) < 2:
-                    raise ValueError(f"the {name} nodes hold one class only: their ROC AUC is undefined")
+                    raise DataError(f"the {name} nodes hold one class only: their ROC AUC is undefined")
 
     def loss(self, model: nn.Module) -> Tensor:
         out = model(self.x, self.edge_index, self.edge_attr)  # (N, classes)

@@ -36,7 +36,7 @@ from torch import Tensor
 
 from common.cache import building
 from common.config import ConfigError
-from common.paths import ROOT, require_file
+from common.paths import ROOT, DataError, require_file
 from common.provenance import DataSource, describe, file_sha256
 from common.run import atomic_write_text, cli
 from nlp.config import DataConfig
@@ -166,7 +166,7 @@ def read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         where = f"{error.reason} at byte {error.start}"
-        raise ConfigError(f"{path} is not UTF-8 text ({where}); convert it to UTF-8 first") from None
+        raise DataError(f"{path} is not UTF-8 text ({where}); convert it to UTF-8 first") from None
 
 
 # -- the cache --------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from common.config import ConfigError
-from common.paths import DataMissingError
+from common.paths import DataError, DataMissingError
 from graphs.config import DataConfig
 from graphs.data import graph_source, load_graph, node_split
 from graphs.train import main
@@ -60,10 +60,10 @@ def test_npz_graph_loads_undirected_with_its_splits(tmp_path: Path) -> None:
 def test_npz_errors_name_the_file_and_the_array(tmp_path: Path) -> None:
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros((3, 2)), y=np.zeros(3, int))
-    with pytest.raises(ConfigError, match=r"bad\.npz: no edge_index or edges array \(found x, y\)"):
+    with pytest.raises(DataError, match=r"bad\.npz: no edge_index or edges array \(found x, y\)"):
         load_graph(DataConfig(format="npz", path=str(bad)))
     np.savez(bad, x=np.zeros((3, 2)), y=np.zeros(3, int), edges=np.array([[0, 5]]))
-    with pytest.raises(ConfigError, match=r"node indices in \[0, 3\)"):
+    with pytest.raises(DataError, match=r"node indices in \[0, 3\)"):
         load_graph(DataConfig(format="npz", path=str(bad)))
     no_masks = DataConfig(format="npz", path=str(bad))
     np.savez(bad, x=np.zeros((3, 2)), y=np.zeros(3, int), edge_index=np.array([[0], [1]]))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.config import ConfigError
-from common.paths import ROOT
+from common.paths import ROOT, DataError
 from nlp.config import DataConfig
 from nlp.data import cache_dir, cut, load, prepare
 from nlp.train import main
@@ -68,7 +68,7 @@ def test_a_folder_of_three_files(tiny_corpus: Path, tmp_path: Path) -> None:
 def test_bad_text_is_named(tmp_path: Path) -> None:
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("caf\xe9\n".encode("latin-1") * 50)
-    with pytest.raises(ConfigError, match=r"latin1\.txt is not UTF-8"):
+    with pytest.raises(DataError, match=r"latin1\.txt is not UTF-8"):
         prepare(DataConfig(corpus="text", path=str(bad), vocab_size=300, cache=str(tmp_path)))
     with pytest.raises(ConfigError, match="'data.path' is needed"):
         prepare(DataConfig(corpus="text", cache=str(tmp_path)))
