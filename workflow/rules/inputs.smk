@@ -1,12 +1,13 @@
 # What each domain's runs read besides their config and code (functions only; the rules that make these
 # files are in the domain's own .smk): graphs' processed Planetoid copies, nlp's tokenized corpus, recsys'
-# prepared arrays. Experiments whose user-provided data is absent (WikiText-103, the real Criteo
-# train.txt) are left out here, before any target lists its runs.
+# prepared arrays; vision's image files. Experiments whose user-provided data is absent (WikiText-103, the real
+# Criteo train.txt, CIFAR-10) are left out here, before any target lists its runs.
 from nlp.config import DataConfig as NLPDataConfig
 from nlp.data import cache_dir as nlp_cache_dir
 from nlp.data import source_files as nlp_source_files
 from recsys.data import CACHE_DIR, CRITEO_HOW_TO, PREPARED, load_dataset_config
 from recsys.data import resolve as recsys_resolve
+from vision.data import source_files as vision_source_files
 
 NLP_CACHE = ROOT / "data" / "cache" / "nlp"
 NLP_CACHE_FILES = ("tokenizer.json", "train.npy", "valid.npy", "test.npy", "meta.json")
@@ -77,6 +78,13 @@ def recsys_run_inputs(wildcards):
     return [f"{RECSYS_CACHE}/{recsys_dataset(wildcards.exp, wildcards.method)}/stats.json", *models]
 
 
+# -- vision -------------------------------------------------------------------------------------------------
+def vision_data_files(wildcards):
+    """The image files a run reads (the shipped IDX files, the user's CIFAR-10 batches or .npz)."""
+    return [str(p) for p in vision_source_files(run_config("vision", wildcards.exp, wildcards.method).data)]
+
+
 drop_missing_data("nlp", lambda cfg: nlp_source_files(cfg.data).values(), "nlp/data.py CORPORA")
 drop_missing_data("recsys", recsys_user_file, "data/criteo/README.txt")
-DOMAIN_INPUTS.update(graphs=graphs_processed, nlp=nlp_data_inputs, recsys=recsys_run_inputs)
+drop_missing_data("vision", lambda cfg: vision_source_files(cfg.data), "vision/data.py CIFAR_HOW_TO")
+DOMAIN_INPUTS.update(graphs=graphs_processed, nlp=nlp_data_inputs, recsys=recsys_run_inputs, vision=vision_data_files)
