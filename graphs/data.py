@@ -99,6 +99,15 @@ def load_graph(cfg: DataConfig) -> Data:
     return transform(data)
 
 
+def graph_name(cfg: DataConfig) -> str:
+    """How figures and final.json call the graph: Cora, the .npz file's stem, or WebKB(Texas)."""
+    if cfg.format == "npz":
+        return Path(cfg.path).stem
+    if cfg.format == "pyg":
+        return f"{cfg.pyg_class}({cfg.name})" if cfg.name else cfg.pyg_class
+    return cfg.name
+
+
 def graph_source(cfg: DataConfig, data: Data, split: str) -> DataSource:
     """What the run read: the files behind ``data``, its size and the split used (for final.json)."""
     detail = f"{data.num_nodes:,} nodes, {data.num_edges:,} directed edges, {split} split"
@@ -107,10 +116,9 @@ def graph_source(cfg: DataConfig, data: Data, split: str) -> DataSource:
         shipped = ", shipped" if root == resolve(DataConfig.root) else ""
         return describe(f"{cfg.name} (Planetoid{shipped})", root / cfg.name / "raw", raw_files(root, cfg.name), detail)
     if cfg.format == "npz":
-        return describe(Path(cfg.path).stem, resolve(cfg.path), detail=detail)
+        return describe(graph_name(cfg), resolve(cfg.path), detail=detail)
     dataset = pyg_dataset(cfg.pyg_class, resolve(cfg.root), cfg.name, resolve(cfg.cache) / "pyg")
-    name = f"{cfg.pyg_class}({cfg.name})" if cfg.name else cfg.pyg_class
-    return describe(name, Path(dataset.raw_dir), detail=detail)
+    return describe(graph_name(cfg), Path(dataset.raw_dir), detail=detail)
 
 
 def node_split(data: Data, cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor]:

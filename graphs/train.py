@@ -15,7 +15,7 @@ from common.config import ConfigError
 from common.metrics import BestTracker
 from common.run import cli, pick_device, start_run
 from graphs.config import GraphsConfig, TrainConfig
-from graphs.data import graph_source, load_graph, node_split, split_edges
+from graphs.data import graph_name, graph_source, load_graph, node_split, split_edges
 from graphs.models import MODELS
 from graphs.tasks import LinkPrediction, NodeClassification
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
         from graphs.tsne import tsne_figure  # lazy: matplotlib and sklearn add ~1 s to every start-up
 
         hidden, labels = task.hidden(model)
-        title = f"{cfg.model.name} on {cfg.data.name}, {cfg.feedback.kind}: hidden activations (t-SNE)"
+        title = f"{cfg.model.name} on {graph_name(cfg.data)}, {cfg.feedback.kind}: hidden activations (t-SNE)"
         tsne_figure(hidden, labels, cfg.tsne, cfg.seed, title, run.out / "tsne.png")
     final = {key: best.metrics[key] for key in task.reported}
     budget = {"epochs": cfg.train.epochs, "selection": cfg.train.select}
