@@ -181,3 +181,14 @@ def test_report_shows_biotorch_layout_and_per_layer_feedback(tmp_path: Path) -> 
     assert "| fa | ‖B‖ / ‖W‖ (feedback / forward weight norm) | 0.90 | 0.50 |" in layers
     assert "| dfa | DFA: angle(DFA update, BP update) [deg] | 80.00 | 40.00 |" in layers
     assert (tmp_path / "figures" / "vision_lenet_mnist_per_layer.png").exists()
+
+
+def test_your_own_images_with_the_readme_command(tmp_path: Path, read_final) -> None:
+    # README "Your own data": python -m vision.train --config vision/configs/lenet_mnist.yaml --out results/mine
+    # data.name=npz data.path=images.npz data.val_size=500 (here 20 of 160 training images; one short epoch).
+    images = write_npz(tmp_path / "images.npz", n=200, shape=(28, 28), classes=3)
+    out = _train(tmp_path, "data.name=npz", f"data.path={images}", "data.val_size=20", "train.epochs=1")
+    final = read_final(out)
+    assert final["data"]["name"] == "images.npz (your .npz)" and final["data"]["path"] == str(images)
+    assert final["data"]["detail"].startswith("140 train / 20 val / 40 test images, 1×32×32, 3 classes")
+    assert final["selected_epoch"] == 1 and 0 <= final["metrics"]["test/err"] <= 100
