@@ -40,7 +40,7 @@ def _train(tmp_path: Path, *overrides: str, name: str = "run", extra: tuple[str,
 
 
 @pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("kind", [k for k in KINDS if k != "optical"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_every_model_and_kind_trains_two_steps(tmp_path: Path, model: str, kind: str, read_final) -> None:
     # 40 images, 8 of them test, 32 train in 2 batches of 16; align_every=1 measures alignment / FA statistics.
     settings, size = MODELS[model]
@@ -57,7 +57,7 @@ def test_every_model_and_kind_trains_two_steps(tmp_path: Path, model: str, kind:
     assert final["method"] == kind and final["budget"]["train_images"] == 32
     assert 0 <= final["metrics"]["test/err"] <= 100
     (record,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    if kind == "dfa":
+    if kind in ("dfa", "optical", "dfa_ternary"):
         assert {"align/cos/p0", "align/angle/p0"} <= set(record)
     if kind in ("fa", "usf", "brsf", "frsf"):
         assert {"fa/ratio/l0", "fa/angle/l0"} <= set(record)
