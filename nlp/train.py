@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
             run.bar.set_postfix(val_ppl=f"{metrics['val/ppl']:.1f}", best=f"{math.exp(best.best):.1f}")
             meter.reset()
             run.checkpoint(done, model=model, optimizer=opt, schedule=schedule, best=best, meter=meter)
+            meter.t0 = time.perf_counter()  # tokens/s counts training: not the checkpoint just written
         elif done == run.stop_at(start):
             run.checkpoint(done, model=model, optimizer=opt, schedule=schedule, best=best, meter=meter)
 

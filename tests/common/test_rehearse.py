@@ -1,0 +1,157 @@
+"""common.rehearse: the plan of a profile's jobs, the expressions of config.yaml's `rehearse:` section, the count
+of weights, and a rehearsal of paper jobs at their real size (a subset: the suite's budget, see below)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from torch import nn
+
+from common import rehearse
+from common.feedback import Feedback, FeedbackConfig
+from common.paths import ROOT
+
+CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def test_the_paper_plan_holds_every_distinct_job_once_with_the_workflows_overrides() -> None:
+    jobs = rehearse.plan(CONFIG, "paper")
+    expected = sum(
+        len(spec["methods"])
+        for section in CONFIG["profiles"]["paper"].values()
+        for spec in (section.get("experiments") or {}).values()
+    )
+    assert len(jobs) == expected and len({j.name for j in jobs}) == expected
+    gcn = next(j for j in jobs if j.name == "graphs/gcn_cora/bp")
+    assert gcn.seeds == 10 and gcn.overrides == ("feedback.align_every=1", "tsne.enabled=true")
+    plateau = next(j for j in jobs if j.name == "nlp/transformer_wikitext2_micro_plateau/dfa")
+    assert plateau.overrides[-1] == "train.epochs=22"  # experiment overrides after the profile's
+    for job in jobs:  # every stand-in concerns data that is absent here, and only that
+        if job.stand_in is not None:
+            assert not (ROOT / job.stand_in.missing).exists()
+
+
+def test_a_stand_in_applies_only_while_the_users_data_is_absent() -> None:
+    config = {
+        "profiles": {"p": {"nerf": {"experiments": {"a_lego": {"methods": ["bp"]}, "b_fern": {"methods": ["dfa"]}}}}},
+        "rehearse": {
+            "p": {
+                "nerf": {
+                    "units": 2,
+                    "time": "1",
+                    "steps": "1",
+                    "stand_ins": [
+                        {"missing": "README.md", "experiments": "*_lego", "overrides": ["x=1"], "note": "present"},
+                        {"missing": "no/such/file", "experiments": "*_fern", "overrides": ["y=2"], "note": "absent"},
+                    ],
+                }
+            }
+        },
+    }
+    a, b = rehearse.plan(config, "p")
+    assert a.stand_in is None and b.stand_in is not None and b.stand_in.overrides == ("y=2",)
+    assert rehearse.command(b, Path("out"), 1, ["z=3"])[-3:] == ["feedback.kind=dfa", "y=2", "z=3"]
+
+
+def test_a_profile_or_domain_without_rehearsal_settings_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"no `rehearse.default` section"):
+        rehearse.plan(CONFIG, "default")
+    nlp = {"experiments": {"x": {"methods": ["bp"]}}}
+    config = {"profiles": {"p": {"nlp": nlp}}, "rehearse": {"p": {"vision": {}}}}
+    with pytest.raises(ValueError, match="no entry for nlp"):
+        rehearse.plan(config, "p")
+    with pytest.raises(ValueError, match="unknown keys"):
+        rehearse.Rehearsal.parse({"units": 1, "time": "1", "steps": "1", "step": "2"}, "here")
+
+
+def test_expressions_read_the_config_the_metric_lines_and_the_cpu_samples() -> None:
+    config = {"train": {"epochs": 3, "batch_size": 512}, "search": {"lr": [1e-3, 1e-4]}}
+    lines = [{"step": 1, "epoch": 0.25, "time_s": 2.0}, {"step": 2, "epoch": 0.5, "time_s": 5.5, "its": 4.0}]
+    cpu = [10.0, 17.0]
+    assert rehearse.evaluate("len(search.lr) * train.epochs * ceil(1000 / train.batch_size)", config, lines) == 12
+    assert rehearse.evaluate('train.epochs * round(log("step") / log("epoch"))', config, lines) == 12
+    assert rehearse.evaluate('1 / log("its")', config, lines) == 0.25
+    assert rehearse.evaluate("wall(2) - wall(1)", config, lines) == 3.5
+    assert rehearse.evaluate("(cpu(2) - cpu(1)) // 2", config, lines, cpu) == 3
+    for bad, message in [
+        ('__import__("os")', "not allowed"),
+        ("train.lr", "no key 'train.lr'"),
+        ("cpu(3)", "asks for metric line 3"),
+        ('log("val/ppl")', "has no 'val/ppl'"),
+        ("train.epochs.__class__", "no key"),
+        ("[1][0]", "not allowed"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            rehearse.evaluate(bad, config, lines, cpu)
+
+
+def test_weights_count_trained_parameters_not_fixed_matrices_or_statistics() -> None:
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc, self.bn, self.head = nn.Linear(5, 8), nn.BatchNorm1d(8), nn.Linear(8, 2)
+            self.fb = Feedback(FeedbackConfig(kind="dfa"), d_err=2, dims=(8,))
+
+    net = Net()
+    assert any(name.endswith(".B") for name in net.state_dict())  # the DFA matrix is in the state dict...
+    assert rehearse._weights(net.state_dict()) == sum(p.numel() for p in net.parameters())  # ...not counted
+
+
+# The rehearsal of paper jobs at their real size, as the command runs them. The suite affords a subset (about two
+# CPU-minutes): NeRF 4×128 on 1024 rays × 192 samples (on the lego_200 stand-in), DeepFM on Criteo's fields with
+# the paper's MLP and batch (on the 30k-row generated dataset, prepared here, instead of the 2M-row stand-in),
+# vision's 800×2 MLP on all of MNIST and GCN on Cora. The Transformer and every other job: the full rehearsal
+# (README, "Paper scale").
+SUBSET = ["nerf/nerf4x128_lego400/dfa", "recsys/deepfm_criteo/dfa", "vision/mlp800x2_mnist/dfa", "graphs/gcn_cora/dfa"]
+
+
+@pytest.fixture(scope="module")
+def smoke_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from recsys.data import dataset_paths, load_dataset_config
+    from recsys.generate import generate
+    from recsys.preprocess import prepare
+
+    cache = tmp_path_factory.mktemp("recsys_cache")
+    cfg = load_dataset_config("synthetic_smoke")
+    generate(cfg.generator, dataset_paths("synthetic_smoke", cache, cfg).raw)
+    prepare("synthetic_smoke", str(cache))
+    return cache
+
+
+@pytest.mark.slow
+def test_paper_jobs_rehearse_at_their_real_size(tmp_path: Path, smoke_cache: Path, capsys) -> None:
+    args = ["--profile", "paper", "--threads", "1", "--out", str(tmp_path), "--no-prepare"]
+    args += [f"--only={job}" for job in SUBSET]
+    args += ["--set", "recsys:data.dataset=synthetic_smoke", "--set", f"recsys:data.cache={smoke_cache}"]
+    assert rehearse.main(args) == 0
+    records = {r["job"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "jobs").rglob("*.json"))}
+    assert sorted(records) == sorted(SUBSET) and all(r["ok"] for r in records.values())
+    nerf, recsys = records["nerf/nerf4x128_lego400/dfa"], records["recsys/deepfm_criteo/dfa"]
+    assert nerf["steps"] == 500_000 and records["graphs/gcn_cora/dfa"]["steps"] == 250
+    assert nerf["weights"] == 2 * nerf_weights()  # coarse and fine, 4 × 128: the paper's network, not a toy
+    assert recsys["steps"] == 30 * -(-int(0.8 * 45840617) // 2048)  # 30 epochs of Criteo's 80% in batches of 2048
+    assert all(r["step_s"] > 0 and r["peak_rss_gib"] > 0.1 for r in records.values())
+    table = (tmp_path / "REHEARSAL.md").read_text()
+    assert table == capsys.readouterr().out and all(f"`{job}`" in table for job in SUBSET)
+    assert "| nerf | 1 | 1 |" in table and "stand-in" in table
+
+
+def nerf_weights() -> int:
+    from common.config import load_config
+    from nerf.config import NerfConfig
+    from nerf.models import NeRF
+
+    cfg = load_config(NerfConfig, ROOT / "nerf" / "configs" / "nerf4x128_lego400.yaml", ["feedback.kind=dfa"])
+    return sum(p.numel() for p in NeRF(cfg.model, cfg.feedback).parameters())
+
+
+@pytest.mark.slow
+def test_a_job_that_fails_is_reported_with_its_reason(tmp_path: Path) -> None:
+    args = ["--profile", "paper", "--out", str(tmp_path), "--only=graphs/gcn_cora/bp", "--set", "graphs:train.lr=-1"]
+    assert rehearse.main(args) == 1
+    record = json.loads((tmp_path / "jobs" / "graphs" / "gcn_cora" / "bp.json").read_text())
+    assert not record["ok"] and "train.lr" in record["reason"]
+    assert "did not pass" in (tmp_path / "REHEARSAL.md").read_text()
