@@ -56,7 +56,7 @@ def test_unknown_profile_is_named(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
-    done = snakemake(tmp_path, "--config", "profile=smoke")
+    done = snakemake(tmp_path, "--profile", str(ROOT / "profiles" / "local"), "--config", "profile=smoke")
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
     report = (tmp_path / "results" / "REPORT.md").read_text()
     for domain, section in CONFIG["profiles"]["smoke"].items():
@@ -66,3 +66,10 @@ def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
                 for seed in spec.get("seeds", section.get("seeds", [0])):
                     assert (tmp_path / "results" / domain / exp / method / f"seed{seed}" / "final.json").exists()
     assert "not run: no result yet" not in report
+    page = (tmp_path / "results" / "REPORT.html").read_text()
+    assert "<table>" in page and 'src="data:image/png;base64,' in page  # one page, figures inlined
+    # Snakemake's own report: one file holding the page and every figure the rules mark with report()
+    made = snakemake(tmp_path, "--report", str(tmp_path / "report.html"), "--config", "profile=smoke")
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    figures = sorted(p.name for p in (tmp_path / "results" / "figures").iterdir())
+    assert figures and len(re.findall(r"^Adding ", made.stdout + made.stderr, re.M)) == len(figures) + 2
