@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import hardware.kinds  # noqa: F401  (registers feedback.kind=optical and dfa_ternary)
+from common.config import Fraction, LearningRate, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from common.feedback import FeedbackConfig
 
 
@@ -46,11 +47,11 @@ class DataConfig:
     nodes), or the train/val/test masks of an npz or PyG dataset; masks holding K splits give split k to
     the run with seed k. ``random``: stratified folds drawn with the run seed; one fold trains, one
     validates, the rest test (the authors' split for DNAConv)."""
-    folds: int = 5
+    folds: PositiveInt = 5
     """Number of stratified folds of the random split (5: 20% train, 20% validation, 60% test)."""
-    val_edges: float = 0.05
+    val_edges: Fraction = 0.05
     """Link prediction: fraction of the undirected edges held out for validation."""
-    test_edges: float = 0.10
+    test_edges: Fraction = 0.10
     """Link prediction: fraction of the undirected edges held out for test."""
 
 
@@ -60,36 +61,36 @@ class ModelConfig:
 
     name: str = "gcn"
     """cheb, gcn, spline, gat or dna."""
-    hidden: int = 16
+    hidden: PositiveInt = 16
     """Width of the hidden layer (per head for gat; the channel count of dna)."""
-    out_channels: int = 0
+    out_channels: NonNegativeInt = 0
     """Width of the output; 0: the number of classes (node classification). The GAE's embedding size."""
     activation: Literal["relu", "elu"] = "relu"
     """Non-linearity after the first convolution (before the feedback point)."""
-    input_dropout: float = 0.0
+    input_dropout: Fraction = 0.0
     """Dropout on the node features before the first layer."""
-    dropout: float = 0.5
+    dropout: Fraction = 0.5
     """Dropout on the hidden activations (after the feedback point)."""
-    cheb_k: int = 2
+    cheb_k: PositiveInt = 2
     """cheb: order K of the Chebyshev polynomial filter."""
-    kernel_size: int = 2
+    kernel_size: PositiveInt = 2
     """spline: B-spline kernel size per pseudo-coordinate dimension."""
-    spline_degree: int = 1
+    spline_degree: PositiveInt = 1
     """spline: degree of the B-spline basis (1, 2 or 3)."""
     spline_backend: Literal["torch", "pyg-lib"] = "torch"
     """spline: ``torch`` is this repository's pure-PyTorch B-spline basis and weighting; ``pyg-lib`` uses
     pyg-lib's compiled kernels (must be installed)."""
-    heads: int = 8
+    heads: PositiveInt = 8
     """gat: attention heads of the first layer; dna: attention heads of every layer."""
-    out_heads: int = 1
+    out_heads: PositiveInt = 1
     """gat: attention heads of the output layer (averaged)."""
-    attention_dropout: float = 0.6
+    attention_dropout: Fraction = 0.6
     """gat: dropout on the first layer's attention coefficients; dna: on every layer's."""
-    out_attention_dropout: float = 0.6
+    out_attention_dropout: Fraction = 0.6
     """gat: dropout on the output layer's attention coefficients."""
-    layers: int = 5
+    layers: PositiveInt = 5
     """dna: number of DNAConv layers (a feedback point follows the input layer and each of them)."""
-    groups: int = 16
+    groups: PositiveInt = 16
     """dna: groups of the grouped query/key/value projections."""
     error_at: Literal["logits", "log_probs"] = "logits"
     """Where the global error is read: dNLL/dlogits (the paper's description), or dNLL/dlog-probs, which
@@ -100,15 +101,15 @@ class ModelConfig:
 class TrainConfig:
     """Full-batch Adam."""
 
-    epochs: int = 250
-    lr: float = 0.01
-    weight_decay: float = 5e-4
+    epochs: PositiveInt = 250
+    lr: LearningRate = 0.01
+    weight_decay: NonNegativeFloat = 5e-4
     decay: Literal["all", "first"] = "all"
     """``first``: weight decay on the first layer only (Kipf & Welling's convention, used by the authors
     for ChebConv and GCNConv); ``all``: on every parameter."""
     select: Literal["best_val", "last"] = "best_val"
     """Report the test metrics of the epoch with the best validation score, or of the last epoch."""
-    checkpoint_every: int = 25
+    checkpoint_every: PositiveInt = 25
     """Epochs between checkpoints (also at the end and where ``--stop-after`` stops the run): writing one
     costs more than a whole Cora epoch."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -122,9 +123,9 @@ class TsneConfig:
     enabled: bool = False
     seeds: tuple[int, ...] = (0,)
     """Only runs with these seeds draw the map (the report shows one; t-SNE costs ~10 s of CPU on Cora)."""
-    perplexity: float = 20.0
-    learning_rate: float = 100.0
-    iterations: int = 1000
+    perplexity: PositiveFloat = 20.0
+    learning_rate: PositiveFloat = 100.0
+    iterations: PositiveInt = 1000
     """The authors ran 5000 iterations of a GPU t-SNE; sklearn's Barnes-Hut has converged well before."""
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from common.config import ConfigError, from_dict
+from common.config import ConfigError, PositiveFloat, PositiveInt, from_dict
 
 
 @dataclass(frozen=True)
@@ -118,11 +118,11 @@ class FidelityConfig:
 
     seed: int = 0
     """Seeds the transmission matrix, the error vectors and the noise."""
-    d_err: int = 10
+    d_err: PositiveInt = 10
     """Error dimension (10: the MNIST nets' logits)."""
-    width: int = 1600
+    width: PositiveInt = 1600
     """Output dimension (1,600: both hidden layers of the 784-800-800-10 net, independent layout)."""
-    vectors: int = 4096
+    vectors: PositiveInt = 4096
     """Error vectors per measured point."""
     errors: tuple[Literal["gaussian", "softmax"], ...] = ("gaussian", "softmax")
     """Error models: i.i.d. standard normal components, or cross-entropy errors softmax(z) − onehot(y)
@@ -143,11 +143,11 @@ class DeviceConfig:
 
     name: str = "LightOn OPU (public figures)"
     """How the report names the device."""
-    frame_rate: float = 1_500.0
+    frame_rate: PositiveFloat = 1_500.0
     """Frames per second (derived: 1500 TeraOPS at 10⁶ × 10⁶, Brossollet et al. 2021)."""
-    input_mirrors: int = 1_000_000
+    input_mirrors: PositiveInt = 1_000_000
     """Micromirrors available for the input frame (OPU: inputs up to 10⁶)."""
-    output_pixels: int = 1_000_000
+    output_pixels: PositiveInt = 1_000_000
     """Camera pixels read per frame (OPU: outputs up to 10⁶)."""
     power_w: float = 30.0
     """Electrical power of the device while projecting (Wang et al. 2024: under 30 W)."""
@@ -187,7 +187,7 @@ class CostConfig:
     """The encoding whose frames are counted (reference mirrors)."""
     workloads: tuple[Workload, ...] = ()
     """The training steps to cost (hardware/configs/cost.yaml)."""
-    repeats: int = 7
+    repeats: PositiveInt = 7
     """Timed repetitions of each digital product (the median is reported)."""
     cpu_power_w: float = 8.75
     """Assumed draw of the CPU cores doing the digital product: 2 × the per-core share of a 280 W, 64-core

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import hardware.kinds  # noqa: F401  (registers feedback.kind=optical and dfa_ternary)
+from common.config import Fraction, LearningRate, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from common.feedback import FeedbackConfig
 
 
@@ -30,18 +31,18 @@ class DataConfig:
     ``split`` cuts in three (relative paths are from the repository)."""
     split: tuple[float, float, float] = (0.9, 0.05, 0.05)
     """corpus=text, one file: shares of train, valid and test, cut in file order at the end of a line."""
-    vocab_size: int = 32000
+    vocab_size: PositiveInt = 32000
     """BPE vocabulary (byte alphabet + merges), learned on the training split (the paper: 32k on WikiText-103)."""
     lowercase: bool = True
     """Lowercase the text before BPE, as the authors' torchtext field did (``lower=True``)."""
-    seq_len: int = 128
+    seq_len: PositiveInt = 128
     """Tokens per training chunk (the model sees no context beyond a chunk)."""
     cache: str = "data/cache/nlp"
     """Where the tokenizer and the encoded token arrays are kept (one folder per corpus × BPE setting; a corpus
     read from elsewhere than its usual place has the hash of its content in the folder's name)."""
-    train_tokens: int = 0
+    train_tokens: NonNegativeInt = 0
     """Train on the first N tokens of the training split only (0: all); for reduced profiles."""
-    valid_tokens: int = 0
+    valid_tokens: NonNegativeInt = 0
     """Evaluate on the first N tokens of the validation split only (0: all)."""
 
 
@@ -49,18 +50,18 @@ class DataConfig:
 class ModelConfig:
     """A post-LN causal Transformer (Vaswani et al. 2017) and where its feedback points sit."""
 
-    n_layer: int = 6
-    n_head: int = 8
-    d_model: int = 512
-    d_ff: int = 2048
-    dropout: float = 0.1
+    n_layer: PositiveInt = 6
+    n_head: PositiveInt = 8
+    d_model: PositiveInt = 512
+    d_ff: PositiveInt = 2048
+    dropout: Fraction = 0.1
     """On embeddings + positions, attention probabilities, the feed-forward activation and each sub-layer's
     output (the four places the authors' code applies it)."""
     activation: Literal["relu", "gelu"] = "relu"
-    init_range: float = 0.1
+    init_range: PositiveFloat = 0.1
     """Embedding and output layer drawn from U(-r, r) (the authors' ``init_weights``); other layers keep
     PyTorch's defaults."""
-    max_len: int = 1024
+    max_len: PositiveInt = 1024
     """Longest sequence the sinusoidal position table covers."""
     placement: Literal["macro", "micro"] = "macro"
     """DFA feedback points. ``macro``: after each block. ``micro``: after attention + norm, after the
@@ -79,35 +80,35 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation: the columns of Table 5 are settings of these fields (see nlp/configs)."""
 
-    epochs: int = 20
-    max_steps: int = 0
+    epochs: PositiveInt = 20
+    max_steps: NonNegativeInt = 0
     """Stop after this many optimizer steps (0: ``epochs`` full passes over the training chunks)."""
-    batch_size: int = 64
-    eval_every: int = 0
+    batch_size: PositiveInt = 64
+    eval_every: NonNegativeInt = 0
     """Evaluate (log, checkpoint, keep the best) every this many steps (0: once per epoch)."""
-    eval_batch_size: int = 64
-    lr: float = 6.9877e-4
+    eval_batch_size: PositiveInt = 64
+    lr: LearningRate = 6.9877e-4
     """Peak learning rate of ``noam``, the constant one of ``constant``, the initial one of ``plateau``."""
     beta1: float = 0.9
     beta2: float = 0.98
-    eps: float = 1.0e-9
-    weight_decay: float = 0.0
+    eps: PositiveFloat = 1.0e-9
+    weight_decay: NonNegativeFloat = 0.0
     schedule: Literal["noam", "constant", "plateau"] = "noam"
     """``noam``: lr · min(s / warmup, sqrt(warmup / s)) at step s ≥ 1, i.e. Vaswani et al.'s
     d^-0.5 · min(s^-0.5, s · warmup^-1.5) with the factor folded into the peak ``lr``;
     ``constant``; ``plateau``: × ``plateau_factor`` when the validation loss has not improved for
     ``plateau_patience`` evaluations (PyTorch's ReduceLROnPlateau)."""
-    warmup: int = 4000
-    plateau_factor: float = 0.2
-    plateau_patience: int = 1
-    grad_clip: float = 0.5
+    warmup: NonNegativeInt = 4000
+    plateau_factor: Fraction = 0.2
+    plateau_patience: NonNegativeInt = 1
+    grad_clip: NonNegativeFloat = 0.5
     """Clip the global norm of the updates (BP gradients or DFA signals' weight updates); 0: off."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """``auto``: CUDA when available."""
     amp: Literal["none", "bf16"] = "none"
     """Mixed precision: ``bf16`` autocast of the forward pass (GPU runs), or ``none`` (spelled as in nerf; not
     ``off``, which YAML reads as the boolean false)."""
-    align_batch: int = 16
+    align_batch: PositiveInt = 16
     """Training chunks on which alignment is measured (feedback.align_every counts evaluations)."""
 
 

@@ -12,9 +12,10 @@ Two kinds of files:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import hardware.kinds  # noqa: F401  (registers feedback.kind=optical and dfa_ternary)
+from common.config import Fraction, LearningRate, NonEmpty, NonNegativeFloat, NonNegativeInt, PositiveInt, Widths
 from common.feedback import FeedbackConfig
 
 # Distinct values per categorical column (C1..C26) of the Kaggle train.txt; the generator caps them at 10^6.
@@ -34,7 +35,7 @@ CRITEO_CAT_MISSING = (
 class GeneratorConfig:
     """Criteo-format rows drawn from a hidden click model (see :mod:`recsys.generate`)."""
 
-    rows: int = 2_000_000
+    rows: PositiveInt = 2_000_000
     seed: int = 0
     cardinalities: tuple[int, ...] = tuple(min(k, 10**6) for k in CRITEO_CARDINALITIES)
     """Distinct values of each categorical field (26 entries): the real file's, capped at 10^6."""
@@ -49,7 +50,7 @@ class GeneratorConfig:
     int_log_std: tuple[float, ...] = (1.0, 1.4, 1.3, 0.9, 1.8, 1.6, 1.3, 0.9, 1.3, 0.5, 0.8, 0.6, 1.0)
     int_offset: tuple[int, ...] = (0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     """Shift of each integer field (I2 of the real file goes down to −3)."""
-    positive_rate: float = 0.256
+    positive_rate: Fraction = 0.256
     """Share of clicks (the Kaggle file has 25.6%); the hidden model's bias is solved for it."""
     first_order: float = 1.4
     """Standard deviation, in the logit, of the sum of per-value weights. The three strengths make the true
@@ -60,12 +61,12 @@ class GeneratorConfig:
     """Standard deviation of the pairwise term sum_{f<g} <v_f, v_g> (what a factorization machine can fit)."""
     higher_order: float = 0.7
     """Standard deviation of the third-order term: products of per-value factors of field triples."""
-    pair_rank: int = 4
-    triples: int = 24
+    pair_rank: PositiveInt = 4
+    triples: NonNegativeInt = 24
     """Number of field triples in the third-order term."""
-    triple_max_values: int = 1000
+    triple_max_values: PositiveInt = 1000
     """The triples are drawn among the integer fields and the categorical fields with at most this many values."""
-    table_size: int = 16384
+    table_size: PositiveInt = 16384
     """Hidden parameters per field; values beyond it share parameters (index modulo the size)."""
 
 
@@ -73,12 +74,12 @@ class GeneratorConfig:
 class PreprocessConfig:
     """Text → int32 arrays (see :mod:`recsys.preprocess`)."""
 
-    min_count: int = 10
+    min_count: PositiveInt = 10
     """A value seen fewer times in the training split maps to its field's out-of-vocabulary id."""
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split: tuple[Fraction, Fraction, Fraction] = (0.8, 0.1, 0.1)
     """Shares of train, validation and test; each row is assigned independently."""
     split_seed: int = 0
-    block_kb: int = 8192
+    block_kb: PositiveInt = 8192
     """Text read and parsed at a time (KiB): bounds the reader's memory."""
 
 
@@ -108,9 +109,9 @@ class DataConfig:
     content and the preprocessing settings). Relative paths are from the repository root."""
     cache: str = "data/cache/recsys"
     """Folder of prepared datasets (``<cache>/<name>/``), relative to the repository root."""
-    train_limit: int = 0
+    train_limit: NonNegativeInt = 0
     """Use only the first N training rows (0: all)."""
-    eval_limit: int = 0
+    eval_limit: NonNegativeInt = 0
     """Use only the first N validation and test rows (0: all)."""
 
 
@@ -119,17 +120,17 @@ class ModelConfig:
     """A CTR model of :data:`recsys.models.MODELS`; each reads the fields it needs."""
 
     name: Literal["fm", "deepfm", "dcn", "afn"] = "deepfm"
-    embed_dim: int = 10
+    embed_dim: PositiveInt = 10
     first_order_init: float = 0.01
     """Standard deviation of the first-order weights at initialisation. 0.01 learns on small files and on the
     generated data; 1.0 is pytorch-fm's (nn.Embedding's), which the authors used on 36M training rows and the
     paper configs (``*_criteo.yaml``) keep: with fewer rows the initial noise of the weights of rarely seen
     values dominates (FM on 1,600 real Criteo rows: test AUC below 0.5)."""
-    mlp_dims: tuple[int, ...] = (400, 400, 400)
+    mlp_dims: Widths = (400, 400, 400)
     """Widths of the MLP blocks (Linear → BatchNorm → ReLU → Dropout, a feedback point after each)."""
-    cross_layers: int = 6
+    cross_layers: PositiveInt = 6
     """Deep & Cross: number of cross layers."""
-    lnn_dim: int = 1500
+    lnn_dim: PositiveInt = 1500
     """AFN: number of logarithmic neurons."""
     embedding_feedback: bool = False
     """AFN: give the embeddings their own DFA signal. False follows the authors' code, where a cut without a
@@ -140,23 +141,23 @@ class ModelConfig:
 class SearchConfig:
     """The learning-rate × dropout grid of one run; the point with the best validation AUC is reported."""
 
-    lr: tuple[float, ...] = (1e-3,)
-    dropout: tuple[float, ...] = (0.0,)
+    lr: Annotated[tuple[LearningRate, ...], NonEmpty()] = (1e-3,)
+    dropout: Annotated[tuple[Fraction, ...], NonEmpty()] = (0.0,)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation (Adam), early stopping and evaluation."""
 
-    epochs: int = 15
+    epochs: PositiveInt = 15
     """At most this many epochs per grid point."""
-    patience: int = 3
+    patience: PositiveInt = 3
     """Stop a grid point after this many epochs without a better validation AUC."""
-    batch_size: int = 2048
-    weight_decay: float = 0.0
-    clip_grad_norm: float = 0.0
+    batch_size: PositiveInt = 2048
+    weight_decay: NonNegativeFloat = 0.0
+    clip_grad_norm: NonNegativeFloat = 0.0
     """Clip the gradient norm to this value (0: off); the authors clip Deep&Cross at 100."""
-    eval_batch_size: int = 16384
+    eval_batch_size: PositiveInt = 16384
     device: str = "auto"
     """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:<i>``; the splits move there whole."""
 
