@@ -60,6 +60,7 @@ import numpy as np
 import torch
 import yaml
 
+from common.config import ConfigError
 from common.paths import DOMAINS, ROOT
 from common.run import CHECKPOINT, METRICS, read_jsonl
 
@@ -108,7 +109,7 @@ class Rehearsal:
             if isinstance(fact, dict):
                 matches = [v for glob, v in fact.items() if fnmatch.fnmatch(experiment, glob)]
                 if not matches:
-                    raise ValueError(f"fact '{name}' has no value for experiment {experiment} (globs {list(fact)})")
+                    raise ConfigError(f"fact '{name}' has no value for experiment {experiment} (globs {list(fact)})")
                 fact = matches[0]
             values[name] = float(fact)
         return values
@@ -117,18 +118,18 @@ class Rehearsal:
     def parse(cls, data: dict[str, Any], where: str) -> Rehearsal:
         known = {"units", "time", "steps", "overrides", "networks", "stand_ins", "facts"}
         if unknown := set(data) - known:
-            raise ValueError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(known)})")
+            raise ConfigError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(known)})")
         if missing := {"units", "time", "steps"} - set(data):
-            raise ValueError(f"{where}: {sorted(missing)} must be set")
+            raise ConfigError(f"{where}: {sorted(missing)} must be set")
         stand_ins = []
         for k, entry in enumerate(data.get("stand_ins") or []):
             try:
                 stand_ins.append(StandIn(**{**entry, "overrides": tuple(entry.get("overrides", ()))}))
             except TypeError as err:
-                raise ValueError(f"{where}.stand_ins[{k}]: {err}") from None
+                raise ConfigError(f"{where}.stand_ins[{k}]: {err}") from None
         time = data["time"] if isinstance(data["time"], dict) else {"cpu": data["time"], "gpu": data["time"]}
         if set(time) != {"cpu", "gpu"}:
-            raise ValueError(f"{where}.time: one expression, or {{cpu: ..., gpu: ...}}, got {data['time']!r}")
+            raise ConfigError(f"{where}.time: one expression, or {{cpu: ..., gpu: ...}}, got {data['time']!r}")
         return cls(
             int(data["units"]),
             {k: str(v) for k, v in time.items()},
@@ -163,10 +164,11 @@ def plan(config: dict[str, Any], profile: str) -> list[Job]:
     """Every distinct job of ``profile``, read as workflow/rules/common.smk reads the matrix (profile-wide, then
     experiment, then method overrides), with the stand-in of any user data that is absent."""
     if profile not in config.get("profiles", {}):
-        raise ValueError(f"config/config.yaml has no profile '{profile}' (it has {sorted(config.get('profiles', {}))})")
+        known = sorted(config.get("profiles", {}))
+        raise ConfigError(f"config/config.yaml has no profile '{profile}' (it has {known})")
     settings = (config.get("rehearse") or {}).get(profile)
     if not settings:
-        raise ValueError(f"config/config.yaml has no `rehearse.{profile}` section: say how its domains are rehearsed")
+        raise ConfigError(f"config/config.yaml has no `rehearse.{profile}` section: say how its domains are rehearsed")
     jobs = []
     for domain in DOMAINS:
         section = config["profiles"][profile].get(domain) or {}
@@ -174,7 +176,7 @@ def plan(config: dict[str, Any], profile: str) -> list[Job]:
         if not experiments:
             continue
         if domain not in settings:
-            raise ValueError(
+            raise ConfigError(
                 f"config/config.yaml: `rehearse.{profile}` has no entry for {domain}, which the profile runs"
             )
         rehearsal = Rehearsal.parse(settings[domain], f"rehearse.{profile}.{domain}")
@@ -577,4 +579,7 @@ def _profile_threads(config: dict[str, Any], profile: str, domain: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except ConfigError as err:  # the rehearse section or the profile is the user's to fix
+        sys.exit(f"error: {err}")
