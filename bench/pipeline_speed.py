@@ -84,7 +84,7 @@ class Sizes:
     lm_vocab: int
     """Vocabulary of the Transformer's embedding and head."""
     lm: TransformerConfig
-    """The Transformer's architecture (macro feedback points)."""
+    """The Transformer's architecture (rows for macro and for micro feedback points)."""
     micro: tuple[int, ...]
     """Micro-batches per step, one row each."""
     repeats: int
@@ -322,8 +322,11 @@ def workloads(sizes: Sizes, families: tuple[str, ...]) -> list[Workload]:
     chosen: list[Workload] = []
     if "mlp" in families:
         chosen.append(MLPWorkload(sizes.mlp_width, sizes.mlp_batch))
-    if "transformer" in families:
-        chosen.append(TransformerWorkload("macro", sizes.lm_batch, sizes.lm_seq_len, sizes.lm_vocab, sizes.lm))
+    if "transformer" in families:  # macro points (the authors' default), and micro: DFA cuts inside the blocks too
+        chosen += [
+            TransformerWorkload(placement, sizes.lm_batch, sizes.lm_seq_len, sizes.lm_vocab, sizes.lm)
+            for placement in ("macro", "micro")
+        ]
     return chosen
 
 
