@@ -152,7 +152,8 @@ def render_section(records: list[dict[str, Any]]) -> str:
             f"warm-up steps; {settings['optimizer']}. Load average (1, 5, 15 min) before: {_load(load['before'])}; "
             f"after: {_load(load['after'])}.\n\n"
             "Median step time in ms (interquartile range), DFA's ratio to the better BP schedule of each kind, "
-            "and the ratios the cost model (from the measured parts below) and FLOPs alone predict:\n\n"
+            "and the ratios the cost model (from the measured parts below) and FLOPs alone predict (FLOPs: input "
+            "gradient = weight gradient = forward for every layer, and a point after every layer, as in the MLP):\n\n"
             f"{table(record['rows'])}\n\n"
             f"Sizes: {'; '.join(f'{name}: {_size(size)}' for name, size in sizes.items())}.\n\n"
             f"{_skipped(record['rows'])}"
@@ -170,23 +171,33 @@ def render_section(records: list[dict[str, Any]]) -> str:
 
 def findings(record: dict[str, Any]) -> str:
     """What the record shows about the paper's claim that DFA parallelizes the backward pass, in its numbers."""
-    lines = ["**What this shows.**"]
+    lines = [
+        "**What this shows.** Per row: DFA's step time against the best BP schedules (cost model, FLOPs alone); the "
+        "work of one micro-batch on the slowest stage, DFA's (forward and learning) against BP's (forward and "
+        "backward), which is what DFA saves besides the bubble; and the CPU time of a whole step."
+    ]
     for row in record["rows"]:
-        ratio, model, flops = row["ratio"], row["model"], row["flop_model"]
+        ratio, model, flops, methods = row["ratio"], row["model"], row["flop_model"], row["methods"]
         if "chain" not in ratio:
             continue
         text = (
-            f"{row['workload']}, M = {row['n_micro']}: DFA {row['methods']['dfa']['median_ms']:.0f} ms per step, "
-            f"{ratio['chain']:.2f}× the better of GPipe and 1F1B (cost model {model['chain']:.2f}, FLOPs "
-            f"{flops['chain']:.2f})"
+            f"{row['workload']}, M = {row['n_micro']}: DFA {methods['dfa']['median_ms']:.0f} ms per step, "
+            f"{ratio['chain']:.2f}× the better of GPipe and 1F1B (model {model['chain']:.2f}, "
+            f"FLOPs {flops['chain']:.2f})"
         )
         if "zero_bubble" in ratio:
             text += (
                 f" and {ratio['zero_bubble']:.2f}× the better zero-bubble schedule (model {model['zero_bubble']:.2f}, "
+                f"FLOPs {flops['zero_bubble']:.2f})"
             )
-            text += f"FLOPs {flops['zero_bubble']:.2f})"
         if target := row.get("target"):
             text += "; target " + _verdict(target)
+        bp = max(p["bp_forward"] + p["bp_backward"] for p in row["parts"])
+        dfa = max(p["dfa_forward"] + p["dfa_learn"] for p in row["parts"])
+        text += f". Slowest stage per micro-batch: DFA {dfa:.0f} ms, BP {bp:.0f} ms ({dfa / bp:.2f})"
+        if "gpipe" in methods:
+            cpu = methods["dfa"]["cpu_median_ms"] / methods["gpipe"]["cpu_median_ms"]
+            text += f"; CPU time per step, DFA / GPipe: {cpu:.2f}"
         lines.append(f"* {text}.")
     return "\n".join(lines) + "\n\n" + CLAIM_NOTE
 
@@ -242,12 +253,21 @@ global error, not the gradient of the layer above. Across processes this is conc
 for a gradient from above, so the pipeline has no backward drain and each stage does a forward and its weight
 gradients, not input gradients. Against GPipe and 1F1B, DFA gains both the bubble and the input gradients;
 against zero-bubble BP, which already fills the bubble with weight gradients, only the input gradients (and
-it pays its own one-forward fill). The cost model leaves out what separates it from the measurement: the
-optimizer step (the same for every method), communication (activations, BP's gradients and DFA's `e` cross
-process boundaries through gloo, whose threads share the CPU cores with the stages), each schedule's own
-bookkeeping (the zero-bubble schedules run twice as many stages and split the backward in two autograd
-calls), and, on a shared machine, other processes' load, which stretches wall time (the CPU-time columns
-show the work itself)."""
+it pays its own one-forward fill).
+
+How much DFA saves besides the bubble depends on where its points sit: a point cuts the graph at its own place
+only, and its signal still backpropagates through everything between it and the point below. The MLP has a
+point after every linear layer, so DFA skips every input gradient. A Transformer block with macro points
+(one after each block) still backpropagates inside the block: DFA skips only each block's input gradient, and
+the last stage, which reads `e` below the vocabulary head, backpropagates through the head as BP does. Micro
+points also cut after attention and after the feed-forward activation, so the feed-forward input gradients
+go as well.
+
+The cost model leaves out what separates it from the measurement: the optimizer step (the same for every
+method), communication (activations, BP's gradients and DFA's `e` cross process boundaries through gloo, whose
+threads share the CPU cores with the stages), each schedule's own bookkeeping (the zero-bubble schedules run
+twice as many stages and split the backward in two autograd calls), and, on a shared machine, other processes'
+load, which stretches wall time (the CPU time of a step measures the work itself)."""
 
 GPU_NOTE = """### GPU
 
