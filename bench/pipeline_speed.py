@@ -55,7 +55,8 @@ from bench.pipeline_report import attach_verdicts, table
 from bench.pipeline_stages import Layout, owner, stage_input, stage_modules
 from bench.readme import BENCH_DIR, write_readme
 from bench.workloads import MLPWorkload, TransformerConfig, TransformerWorkload, Workload
-from common.pipeline import DFAPipeline, StageTape, default_backend, init_from_env, learn, spawn
+from common.distributed import setup
+from common.pipeline import DFAPipeline, StageTape, default_backend, learn, spawn
 from common.run import cli
 
 SCHEDULES: dict[str, tuple[type, Layout]] = {
@@ -346,7 +347,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, help="timed steps per method (default: the profile's)")
     parser.add_argument("--warmup", type=int, help="untimed steps per method first (default: the profile's)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
-    parser.add_argument("--backend", choices=("gloo", "nccl"), help="default: nccl with CUDA, gloo otherwise")
     parser.add_argument("--json", type=Path, help="output (default: results/bench/pipeline_speed_<device>.json)")
     parser.add_argument("--write-readme", action="store_true", help="also record the run in bench/latest/pipeline/ "
                         "and rewrite bench/README.md")  # fmt: skip
@@ -382,17 +382,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         default_sizes=not args.quick,
     )
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # launched by torchrun: this is one of the processes
-        rank = init_from_env(args.backend)
-        try:
-            record = run(options)
-        finally:
-            dist.destroy_process_group()
-        if rank != 0:
+        setup(torch.device("cuda" if default_backend() == "nccl" else "cpu"))  # joins torchrun's group
+        if (record := run(options)) is None:
             return None
     else:
         with tempfile.TemporaryDirectory(prefix="pipeline-speed-") as folder:
             out = Path(folder) / "record.json"
-            spawn(_spawned, args.nproc, args=(options, str(out)), backend=args.backend or default_backend())
+            spawn(_spawned, args.nproc, args=(options, str(out)))
             record = json.loads(out.read_text())
     nproc = os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE"))
     launcher = f"torchrun --nproc-per-node {nproc} -m" if "RANK" in os.environ else "python -m"

@@ -28,13 +28,12 @@ A stage module is written like a model under :mod:`common.feedback`: it marks it
 
 so that one module serves both this pipeline and a BP pipeline (``torch.distributed.pipelining`` calls
 ``module(h)``: the marks are the identity). Launch: :func:`spawn` (P local processes, a file store: no port
-to choose) or ``torchrun`` and :func:`init_from_env`. Backend: gloo on CPU, NCCL on CUDA.
+to choose) or ``torchrun`` and :func:`common.distributed.setup`. Backend: gloo on CPU, NCCL on CUDA.
 """
 
 from __future__ import annotations
 
 import datetime
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -293,16 +292,6 @@ def _header(t: Tensor, points_before: int) -> Tensor:
 def default_backend() -> str:
     """NCCL where CUDA is available, gloo otherwise."""
     return "nccl" if torch.cuda.is_available() else "gloo"
-
-
-def init_from_env(backend: str | None = None) -> int:
-    """Join the process group that ``torchrun`` describes (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT); on
-    NCCL, use the GPU of LOCAL_RANK. Returns this process's rank."""
-    backend = backend or default_backend()
-    if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend, timeout=TIMEOUT)
-    return dist.get_rank()
 
 
 def spawn(fn: Callable[..., None], nprocs: int, args: tuple = (), backend: str | None = None) -> None:
