@@ -7,10 +7,10 @@
 unknown; optionally lowercased, as the authors' torchtext field did) on ``wiki.train.tokens``, saves it
 as ``tokenizer.json``, encodes the three splits line by line into ``.npy`` arrays and writes
 ``meta.json`` last. Your own corpus (``data.corpus=text``) is a folder of ``train.txt``, ``valid.txt`` and
-``test.txt``, or one file cut into three at line ends (``data.split``). Each corpus × BPE setting has its
-own folder under ``data.cache``, with the content hash of the text in its name unless the corpus is
-WikiText in its usual place; it is reused as long as ``meta.json`` matches the settings and the source
-files (name, size and sha256), and rebuilt otherwise.
+``test.txt``, or one file cut into three at line ends (``data.split``; see :mod:`nlp.corpus`). Each corpus ×
+BPE setting has its own folder under ``data.cache``, with the content hash of the text in its name unless
+the corpus is WikiText in its usual place; it is reused as long as ``meta.json`` matches the settings and
+the source files (name, size and sha256), and rebuilt otherwise.
 
 :class:`Chunks` cuts a split into non-overlapping ``seq_len``-token chunks, the model's unit of context.
 Training batches draw chunks in a seeded order that is reshuffled every epoch, so the data position is
@@ -21,7 +21,6 @@ the step number alone (what a resumed run needs). The authors instead fed 64 con
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from collections.abc import Iterator
@@ -35,99 +34,21 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from torch import Tensor
 
 from common.cache import building
-from common.config import ConfigError
-from common.paths import ROOT, DataError, require_file
-from common.provenance import DataSource, describe, file_sha256
+from common.paths import require_file
+from common.provenance import DataSource, file_sha256
 from common.run import atomic_write_text, cli
 from nlp.config import DataConfig
+from nlp.corpus import CORPORA, SPLITS, WHOLE, corpus_key, corpus_source, read_text, resolve, source_files, split_files
 
-SPLITS = ("train", "valid", "test")
 CACHE_FORMAT = 1  # bump when the cached files change meaning
 ENCODE_BATCH = 10_000  # lines per call to the (multi-threaded) encoder
 
 
-@dataclass(frozen=True)
-class Corpus:
-    """A WikiText release: its name, where it usually lives and how to obtain it."""
-
-    name: str
-    default_root: str
-    how_to_get: str
-
-
-CORPORA = {
-    "wikitext2": Corpus(
-        "WikiText-2",
-        "data/wikitext2/wikitext-2",
-        "it ships with the repository in data/wikitext2/wikitext-2 (see data/wikitext2/README.txt)",
-    ),
-    "wikitext103": Corpus(
-        "WikiText-103",
-        "data/wikitext-103",
-        "download wikitext-103-v1.zip (Merity et al. 2016, 'WikiText-103 word level', e.g. from "
-        "https://wikitext.smerity.com/wikitext-103-v1.zip), unzip it and place wiki.train.tokens, "
-        "wiki.valid.tokens and wiki.test.tokens in data/wikitext-103/, or point data.root at their folder",
-    ),
-    "text": Corpus(
-        "plain text",
-        "",
-        "data.path must name a UTF-8 text file (cut by data.split) or a folder of train.txt, valid.txt and test.txt",
-    ),
-}
-WHOLE = "whole"
-"""The key of :func:`source_files` for one text file that ``data.split`` cuts into the three splits."""
-
-
-# -- where things are ---------------------------------------------------------------------------------
-def source_files(cfg: DataConfig) -> dict[str, Path]:
-    """The raw text of the configured corpus: one file per split, or ``{WHOLE: file}`` to be cut in three."""
-    if cfg.corpus == "text":
-        if not cfg.path:
-            raise ConfigError(f"'data.path' is needed with data.corpus=text: {CORPORA['text'].how_to_get}")
-        path = _resolve(cfg.path)
-        return {split: path / f"{split}.txt" for split in SPLITS} if path.is_dir() else {WHOLE: path}
-    root = _resolve(cfg.root or CORPORA[cfg.corpus].default_root)
-    return {split: root / f"wiki.{split}.tokens" for split in SPLITS}
-
-
 def cache_dir(cfg: DataConfig) -> Path:
-    """The folder of one corpus × BPE setting, e.g. ``data/cache/nlp/wikitext2_bpe4096_lower``.
-
-    A corpus read from anywhere but its usual place (your text, or WikiText elsewhere) gets the hash of its
-    content in the name, ``text-<sha256[:12]>_bpe4096_lower``: two corpora never share a folder.
-    """
-    name = cfg.corpus
-    if cfg.corpus == "text" or _resolve(cfg.root or CORPORA[cfg.corpus].default_root) != _resolve(
-        CORPORA[cfg.corpus].default_root
-    ):
-        name += f"-{_sources_hash(cfg)[:12]}"
-    return _resolve(cfg.cache) / f"{name}_bpe{cfg.vocab_size}_{'lower' if cfg.lowercase else 'cased'}"
-
-
-def _sources_hash(cfg: DataConfig) -> str:
-    """sha256 over the source files' names, contents and (one file) the split shares."""
-    how = CORPORA[cfg.corpus].how_to_get
-    parts = [f"{key}:{file_sha256(require_file(p, how))}" for key, p in sorted(source_files(cfg).items())]
-    if WHOLE in source_files(cfg):
-        parts.append(f"split:{list(cfg.split)}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def _resolve(path: str) -> Path:
-    return Path(path) if Path(path).is_absolute() else ROOT / path
-
-
-def cut(text: str, shares: tuple[float, float, float]) -> dict[str, str]:
-    """``text`` cut in file order into train/valid/test of about ``shares`` of its characters, at line ends."""
-    if len(shares) != 3 or min(shares) <= 0:
-        raise ConfigError(f"'data.split' must be three positive shares (train, valid, test), got {list(shares)}")
-    total, bounds = sum(shares), [0]
-    for share in (shares[0], shares[0] + shares[1]):
-        at = max(int(len(text) * share / total), bounds[-1])
-        end = text.find("\n", at - 1) if at > 0 else -1  # the end of the line holding character at - 1
-        bounds.append(end + 1 if end >= 0 else at)
-    bounds.append(len(text))
-    return {split: text[a:b] for split, a, b in zip(SPLITS, bounds[:-1], bounds[1:], strict=True)}
+    """The folder of one corpus × BPE setting, e.g. ``data/cache/nlp/wikitext2_bpe4096_lower`` (the corpus
+    part is :func:`nlp.corpus.corpus_key`: with a content hash unless WikiText is read from its usual place)."""
+    case = "lower" if cfg.lowercase else "cased"
+    return resolve(cfg.cache) / f"{corpus_key(cfg)}_bpe{cfg.vocab_size}_{case}"
 
 
 # -- tokenizer --------------------------------------------------------------------------------------
@@ -160,15 +81,6 @@ def encode_file(tok: Tokenizer, path: Path) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
-def read_text(path: Path) -> str:
-    """A UTF-8 text file; any other encoding is an error that names the file."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        where = f"{error.reason} at byte {error.start}"
-        raise DataError(f"{path} is not UTF-8 text ({where}); convert it to UTF-8 first") from None
-
-
 # -- the cache --------------------------------------------------------------------------------------
 def _expected_meta(cfg: DataConfig, sources: dict[str, Path]) -> dict:
     files = {key: {"name": p.name, "bytes": p.stat().st_size, "sha256": file_sha256(p)} for key, p in sources.items()}
@@ -180,18 +92,6 @@ def _expected_meta(cfg: DataConfig, sources: dict[str, Path]) -> dict:
         "sources": files,
         **({"split": list(cfg.split)} if WHOLE in sources else {}),
     }
-
-
-def _split_files(sources: dict[str, Path], cfg: DataConfig, folder: Path) -> dict[str, Path]:
-    """The three split files: the sources themselves, or one file cut into ``<folder>/<split>.txt``."""
-    if WHOLE not in sources:
-        return sources
-    parts = cut(read_text(sources[WHOLE]), cfg.split)
-    for split, text in parts.items():
-        if not text.strip():
-            raise ConfigError(f"{sources[WHOLE]}: data.split={list(cfg.split)} leaves the {split} split empty")
-        atomic_write_text(folder / f"{split}.txt", text)
-    return {split: folder / f"{split}.txt" for split in SPLITS}
 
 
 def prepare(cfg: DataConfig) -> Path:
@@ -219,7 +119,7 @@ def _build(folder: Path, sources: dict[str, Path], cfg: DataConfig, expected: di
     """Learn the BPE on the training split, encode the three splits, write ``meta.json`` last."""
     folder.mkdir(parents=True, exist_ok=True)
     meta_path = folder / "meta.json"
-    splits = _split_files(sources, cfg, folder)
+    splits = split_files(sources, cfg, folder)
     print(f"[nlp] learning a {cfg.vocab_size}-token BPE on {splits['train']}", file=sys.stderr)
     tok = train_tokenizer(splits["train"], cfg.vocab_size, cfg.lowercase)
     atomic_write_text(folder / "tokenizer.json", tok.to_str())
@@ -270,19 +170,6 @@ def load(cfg: DataConfig) -> TokenData:
         f"{len(splits['train']):,} train / {len(splits['valid']):,} valid / {len(splits['test']):,} test tokens"
     )
     return TokenData(splits, int(meta["vocab_learned"]), corpus_source(cfg, detail))
-
-
-def corpus_source(cfg: DataConfig, detail: str) -> DataSource:
-    """Name, path, size and hash of the text a run reads; the shipped WikiText-2 says so."""
-    sources = source_files(cfg)
-    if cfg.corpus == "text":
-        path = _resolve(cfg.path)
-        split = f", cut {'/'.join(f'{s:g}' for s in cfg.split)}" if WHOLE in sources else ""
-        return describe(f"{path.name} (plain text{split})", path, files=sources.values(), detail=detail)
-    root = next(iter(sources.values())).parent
-    shipped = cfg.corpus == "wikitext2" and root == _resolve(CORPORA["wikitext2"].default_root)
-    name = f"{CORPORA[cfg.corpus].name} ({'shipped' if shipped else 'user-provided'})"
-    return describe(name, root, files=sources.values(), detail=detail)
 
 
 # -- batches ----------------------------------------------------------------------------------------

@@ -27,25 +27,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from common.cache import building
 from common.config import to_dict
-from common.paths import require_file
+from common.paths import DataError, require_file
 from common.provenance import file_sha256
 from common.run import atomic_write_text, cli, progress
 from recsys.config import DatasetConfig, PreprocessConfig
 from recsys.data import CRITEO_HOW_TO, SPLITS, DatasetPaths, dataset_paths, file_dataset, load_dataset_config
-from recsys.reader import FIELD_NAMES, MALFORMED_REASONS, N_FIELDS, N_INT, Block, iter_blocks
+from recsys.reader import FIELD_NAMES, MALFORMED_REASONS, N_FIELDS, iter_blocks
+from recsys.scratch import Scratch, npy_writer
 
 OOV, EMPTY, FIRST_ID = 0, 1, 2
 EXAMPLES = 5  # malformed line numbers kept per reason
@@ -116,6 +115,11 @@ def preprocess(src: Path, paths: DatasetPaths, cfg: PreprocessConfig, dataset: d
     paths.stats.unlink(missing_ok=True)  # stale stats must never describe new arrays
     scratch = Scratch(paths.root / "pass1.tmp")
     counts = count_and_split(src, cfg, scratch)
+    try:
+        check_usable(src, counts)
+    except DataError:
+        scratch.remove()
+        raise
     np.savez(paths.vocab, **{f"field_{i}": v for i, v in enumerate(counts.vocab)})
     ids = write_ids(src.name, counts, scratch, paths)
     scratch.remove()
@@ -168,6 +172,23 @@ class PassOne:
         }
 
 
+def check_usable(src: Path, counts: PassOne) -> None:
+    """A file that cannot give a model and its AUC is an error, not an empty dataset: every split needs rows,
+    and the training and validation rows need clicks and non-clicks."""
+    summary = counts.summary()
+    problems = [f"no {name} rows" for name, split in summary["splits"].items() if split["rows"] == 0]
+    for s, name in enumerate(SPLITS[:2]):
+        if counts.rows[s] and counts.positives[s] in (0, counts.rows[s]):
+            problems.append(f"the {name} rows are all of one label")
+    if problems:
+        malformed = {reason: n for reason, n in summary["malformed"].items() if n}
+        raise DataError(
+            f"{src}: {'; '.join(problems)} ({counts.lines:,} lines read, {summary['rows']:,} kept, malformed: "
+            f"{malformed or 'none'}). A Criteo-format file has one row per line: a 0/1 label, 13 integer and 26 "
+            "categorical fields, tab-separated; a few thousand rows at least."
+        )
+
+
 def count_and_split(src: Path, cfg: PreprocessConfig, scratch: Scratch) -> PassOne:
     """Pass 1 (text): parse, split, count the training keys; keep the parsed rows in the scratch files."""
     counters = [KeyCounter() for _ in range(N_FIELDS)]
@@ -212,8 +233,8 @@ def write_ids(name: str, counts: PassOne, scratch: Scratch, paths: DatasetPaths)
     bar = progress(total=total, desc=f"preprocess {name} (ids)", unit="row", unit_scale=True)
     with contextlib.ExitStack() as stack:
         shapes = [(paths.x(s), paths.y(s), int(n)) for s, n in zip(SPLITS, counts.rows, strict=True)]
-        xs = [stack.enter_context(_npy_writer(x, np.int32, (n, N_FIELDS))) for x, _, n in shapes]
-        ys = [stack.enter_context(_npy_writer(y, np.uint8, (n,))) for _, y, n in shapes]
+        xs = [stack.enter_context(npy_writer(x, np.int32, (n, N_FIELDS))) for x, _, n in shapes]
+        ys = [stack.enter_context(npy_writer(y, np.uint8, (n,))) for _, y, n in shapes]
         for keys, missing, label, split in scratch.read(total, chunk=1 << 18):
             ids = np.stack([encode(keys[:, f], missing[:, f], counts.vocab[f]) for f in range(N_FIELDS)], axis=1)
             for s in range(len(SPLITS)):
@@ -239,63 +260,6 @@ def field_stats(counts: PassOne, ids: IdCounts) -> dict[str, dict[str, Any]]:
         }
         for f in range(N_FIELDS)
     }
-
-
-class Scratch:
-    """Pass 1's parsed rows, in file order, so that pass 2 does not parse the text again.
-
-    Per row: 39 keys as int32 (categorical values are 32-bit patterns; integer keys fit in int32 by the
-    reader's limits), the 39 empty flags packed in 5 bytes, the label and the split. About 160 bytes a row,
-    deleted once pass 2 is done.
-    """
-
-    FILES = ("keys", "missing", "label", "split")
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    @contextlib.contextmanager
-    def writer(self) -> Iterator[Callable[[Block, np.ndarray], None]]:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with contextlib.ExitStack() as stack:
-            handles = {name: stack.enter_context(open(self.folder / name, "wb")) for name in self.FILES}
-
-            def write(block: Block, split: np.ndarray) -> None:
-                handles["keys"].write(block.keys.astype(np.int32).tobytes())  # uint32 values keep their bits
-                handles["missing"].write(np.packbits(block.missing, axis=1).tobytes())
-                handles["label"].write(block.label.tobytes())
-                handles["split"].write(split.tobytes())
-
-            yield write
-
-    def read(self, n: int, chunk: int) -> Iterator[tuple[np.ndarray, ...]]:
-        """(keys (m, 39) int64, missing (m, 39) bool, labels, splits) in chunks of ``chunk`` rows."""
-        packed = (N_FIELDS + 7) // 8
-        with contextlib.ExitStack() as stack:
-            files = {name: stack.enter_context(open(self.folder / name, "rb")) for name in self.FILES}
-            for start in range(0, n, chunk):
-                m = min(chunk, n - start)
-                keys = np.fromfile(files["keys"], np.int32, m * N_FIELDS).reshape(m, N_FIELDS).astype(np.int64)
-                keys[:, N_INT:] &= 0xFFFFFFFF  # categorical: back from the int32 bit pattern to the unsigned value
-                bits = np.fromfile(files["missing"], np.uint8, m * packed).reshape(m, packed)
-                missing = np.unpackbits(bits, axis=1, count=N_FIELDS).astype(bool)
-                yield keys, missing, np.fromfile(files["label"], np.uint8, m), np.fromfile(files["split"], np.uint8, m)
-
-    def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _npy_writer(path: Path, dtype: type, shape: tuple[int, ...]) -> Iterator[BinaryIO]:
-    """An open ``.npy`` file whose header announces ``shape``; the caller appends the rows' bytes in order."""
-    with open(path, "wb") as fh:
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
-        np.lib.format.write_array_header_1_0(fh, header)
-        start = fh.tell()
-        yield fh
-        expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        if fh.tell() - start != expected:
-            raise RuntimeError(f"{path}: wrote {fh.tell() - start} bytes of data, its header announces {expected}")
 
 
 def _generator_info(src: Path) -> dict | None:

@@ -12,7 +12,8 @@ import pytest
 from common.config import ConfigError
 from common.paths import ROOT, DataError
 from nlp.config import DataConfig
-from nlp.data import cache_dir, cut, load, prepare
+from nlp.corpus import cut
+from nlp.data import cache_dir, load, prepare
 from nlp.train import main
 
 

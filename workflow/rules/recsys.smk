@@ -28,7 +28,7 @@ rule recsys_preprocess:
     input:
         raw=recsys_raw,
         config=str(ROOT / "recsys" / "datasets" / "{dataset}.yaml"),
-        code=[str(ROOT / "recsys" / f"{name}.py") for name in ("preprocess", "reader", "data", "config")],
+        code=[str(ROOT / "recsys" / f"{name}.py") for name in ("preprocess", "scratch", "reader", "data", "config")],
     output:
         [f"{RECSYS_CACHE}/{{dataset}}/{name}" for name in PREPARED],
     threads: 1
