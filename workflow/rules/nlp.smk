@@ -2,8 +2,8 @@
 #
 # Each run needs the BPE tokenizer and the encoded splits of its corpus × BPE setting; `nlp_data` makes
 # them once under data/cache/nlp (shared by every run and every results folder) and Snakemake redoes
-# them only when the raw text or nlp/data.py changes. WikiText-103 is the user's to provide: when its
-# files are absent, the profile's WikiText-103 experiments are left out (workflow/rules/inputs.smk) and
+# them only when the raw text, nlp/data.py or nlp/corpus.py changes. WikiText-103 is the user's to provide:
+# when its files are absent, the profile's WikiText-103 experiments are left out (workflow/rules/inputs.smk) and
 # the report marks their cells "not run".
 
 
@@ -17,7 +17,7 @@ rule nlp_data:
     """Learn the BPE on the training split and encode the three splits (python -m nlp.data)."""
     input:
         raw=nlp_raw_inputs,
-        code=str(ROOT / "nlp" / "data.py"),
+        code=[str(ROOT / "nlp" / f"{name}.py") for name in ("data", "corpus")],
     output:
         [str(NLP_CACHE / "{nlp_corpus}_bpe{nlp_vocab}_{nlp_case}" / name) for name in NLP_CACHE_FILES],
     params:
