@@ -172,6 +172,11 @@ def _load(paths: DatasetPaths, cfg: DatasetConfig, train_limit: int, eval_limit:
         y = np.load(require_file(paths.y(split), f"prepare it: {how}"), mmap_mode="r")
         if limit:
             x, y = x[:limit], y[:limit]
+        if len(y) == 0 or float(np.min(y)) == float(np.max(y)):  # no AUC without clicks and non-clicks
+            raise DataError(
+                f"{paths.root}: the {split} split has {len(y):,} rows, which is not enough for an AUC: it needs "
+                f"clicks and non-clicks. Prepare it from a larger file: {how}"
+            )
         splits[split] = Split(torch.from_numpy(np.array(x)), torch.from_numpy(np.asarray(y, dtype=np.float32)))
     field_dims = tuple(int(d) for d in stats["field_dims"])
     return Prepared(splits, field_dims, stats, data_source(cfg, paths, stats, splits))

@@ -173,13 +173,9 @@ class PassOne:
 
 
 def check_usable(src: Path, counts: PassOne) -> None:
-    """A file that cannot give a model and its AUC is an error, not an empty dataset: every split needs rows,
-    and the training and validation rows need clicks and non-clicks."""
+    """A file that cannot give a model is an error, not an empty dataset: every split needs rows."""
     summary = counts.summary()
     problems = [f"no {name} rows" for name, split in summary["splits"].items() if split["rows"] == 0]
-    for s, name in enumerate(SPLITS[:2]):
-        if counts.rows[s] and counts.positives[s] in (0, counts.rows[s]):
-            problems.append(f"the {name} rows are all of one label")
     if problems:
         malformed = {reason: n for reason, n in summary["malformed"].items() if n}
         raise DataError(
