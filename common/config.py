@@ -7,15 +7,18 @@ silently with a default. Ranges are part of the type: a field declared ``epochs:
 ``Annotated[int, Range(low=1)]``) rejects ``epochs=0`` with an error naming the key and the allowed range,
 so an impossible setting never trains nothing and reports success.
 
-A YAML file may carry one reserved top-level key, ``methods``: a mapping from ``feedback.kind`` to the
-overrides for that method. The authors tuned BP and DFA separately (e.g. less dropout under DFA); this
-keeps both settings in one experiment file::
+A YAML file may carry two reserved top-level keys. ``base: other.yaml`` names a file it extends, so an
+experiment holds only what differs from its sibling (:mod:`common.config_files`). ``methods`` maps a
+``feedback.kind``, or a kind's family (``chain``, ``direct``, ``frozen``; :mod:`common.kinds`), to the
+overrides for that method. The authors tuned BP and DFA separately (e.g. less dropout under DFA); this keeps
+both settings in one experiment file, and every direct kind (optical, dfa_ternary) takes DFA's::
 
     train: {lr: 0.01, dropout: 0.5}
     methods:
-      dfa: {train: {dropout: 0.1}}
+      direct: {train: {dropout: 0.1}}
 
-Precedence: dataclass defaults < YAML < ``methods[kind]`` < CLI overrides.
+Precedence: dataclass defaults < the file (over its bases) < ``methods[family]`` < ``methods[kind]`` < CLI
+overrides.
 """
 
 from __future__ import annotations
@@ -104,8 +107,8 @@ def load_config(cls: type[T], path: Path | str | None = None, overrides: list[st
     if kind is not None:  # a config with a feedback section: its kind must be registered
         kinds.check_methods(per_method, str(path))
         for key in kinds.method_keys(kind):
-            raw = _merge(raw, per_method.get(key) or {})
-    return from_dict(cls, _merge(raw, cli))
+            raw = merge(raw, per_method.get(key) or {})
+    return from_dict(cls, merge(raw, cli))
 
 
 def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -211,11 +214,12 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     raise ConfigError(f"'{key}': unsupported type {tp}")
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into ``base`` key by key at every depth; any value that is not a mapping replaces."""
     out = dict(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from common.config import ConfigError, _merge  # one merge rule for bases, methods and overrides
+from common.config import ConfigError, merge  # one merge rule for bases, methods and overrides
 
 BASE_KEY = "base"
 
@@ -34,7 +34,7 @@ def read(path: Path | str) -> dict[str, Any]:
     """The mapping of an experiment file with its bases merged in (the file's own keys win)."""
     merged: dict[str, Any] = {}
     for _, own in reversed(_layers(Path(path))):  # the furthest base first
-        merged = _merge(merged, {key: value for key, value in own.items() if key != BASE_KEY})
+        merged = merge(merged, {key: value for key, value in own.items() if key != BASE_KEY})
     return merged
 
 
