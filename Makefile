@@ -30,7 +30,7 @@ test: $(BIN)/activate  ## lint + the full test suite
 
 test-cluster: $(BIN)/activate  ## the smoke profile through a real single-node SLURM, compared with a local run (root)
 	tests/cluster/start_slurm.sh
-	DFA_TEST_CLUSTER=1 $(BIN)/python -m pytest tests/cluster -v -rs
+	DFA_TEST_CLUSTER=1 $(BIN)/python -m pytest tests/cluster -v -rs -s  # -s: the measured figures
 
 smoke: $(BIN)/activate
 	@$(BIN)/python workflow/scripts/unlock_stale.py

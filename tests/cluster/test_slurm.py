@@ -1,5 +1,6 @@
 """The smoke profile through a real SLURM (``--profile profiles/slurm``) gives every ``final.json`` byte for byte
-as a local run (``--profile profiles/local``) does.
+as a local run (``--profile profiles/local``) does; a run longer than its job's runtime leaves with a
+checkpoint, is resubmitted (``retries``) and resumes, to the same ``final.json`` as an uninterrupted run.
 
 Opt-in, it takes minutes: ``make test-cluster`` starts a single-node SLURM on this machine
 (tests/cluster/start_slurm.sh, as root) and runs this file with DFA_TEST_CLUSTER=1. Anywhere else, CI
@@ -17,9 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from common.paths import ROOT
 
+ENV = os.environ | {"DFA_PROGRESS": "0"}
 HOW = "run `make test-cluster` (it starts a single-node SLURM with tests/cluster/start_slurm.sh, as root)"
 
 
@@ -35,15 +38,15 @@ def why_not_slurm() -> str | None:
     return None
 
 
-def snakemake(workdir: Path, smk_profile: str) -> tuple[subprocess.CompletedProcess, float]:
+def snakemake(workdir: Path, smk_profile: str, *args: str) -> tuple[subprocess.CompletedProcess, float]:
     """The smoke profile in ``workdir`` with one of the repository's Snakemake profiles; and its wall time."""
     command = [
         *(sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")),
-        *("--directory", str(workdir), "--profile", str(ROOT / "profiles" / smk_profile)),
+        *("--directory", str(workdir), "--profile", str(ROOT / "profiles" / smk_profile), *args),
         *("--config", "profile=smoke"),
     ]
     began = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"DFA_PROGRESS": "0"}, timeout=3600)
+    done = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=3600)
     return done, time.perf_counter() - began
 
 
@@ -51,7 +54,15 @@ def finals(workdir: Path) -> dict[str, bytes]:
     return {str(p.relative_to(workdir)): p.read_bytes() for p in sorted(workdir.glob("results/**/final.json"))}
 
 
-@pytest.mark.skipif(why_not_slurm() is not None, reason=why_not_slurm() or "")
+NOT_HERE = why_not_slurm()
+# A NeRF run of about four minutes on one core, in jobs of three minutes: each may train one minute.
+LONG_NERF = {"resources": {"runtime": 3}, "overrides": [
+    "train.iters=1500", "train.rays=128", "train.log_every=10", "train.checkpoint_every=1000", "sampling.coarse=8",
+    "sampling.fine=8", "eval.every=1500", "eval.test_stride=3", "eval.render_views=2", "eval.turntable_frames=4",
+    "eval.turntable_downscale=2", "feedback.align_every=100"]}  # fmt: skip
+
+
+@pytest.mark.skipif(NOT_HERE is not None, reason=NOT_HERE or "")
 def test_smoke_profile_on_slurm_matches_local(tmp_path: Path) -> None:
     cluster, cluster_s = snakemake(tmp_path / "slurm", "slurm")
     assert cluster.returncode == 0, cluster.stdout[-5000:] + cluster.stderr[-5000:]
@@ -69,3 +80,26 @@ def test_smoke_profile_on_slurm_matches_local(tmp_path: Path) -> None:
         f"\nSLURM: {len(submitted)} jobs submitted (sbatch job ids {submitted[0]}..{submitted[-1]}), "
         f"{cluster_s:.0f} s wall; local: {local_s:.0f} s wall; {len(here)} final.json files, all byte-identical"
     )
+
+
+@pytest.mark.skipif(NOT_HERE is not None, reason=NOT_HERE or "")
+def test_time_limited_run_resumes_through_resubmission(tmp_path: Path) -> None:
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(yaml.safe_dump({"profiles": {"smoke": {"nerf": LONG_NERF}}}))
+    target = "results/nerf/nerf4x128_lego100/bp/seed0/final.json"
+    done, seconds = snakemake(tmp_path / "slurm", "slurm", target, "--configfile", str(extra), "--retries", "10")
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
+    restarts = (done.stdout + done.stderr).count("Trying to restart job")
+    logs = (tmp_path / "slurm" / ".snakemake" / "slurm_logs").rglob("*.log")  # failed jobs' logs are kept
+    text = "".join(log.read_text() for log in logs)
+    left = sorted(int(step) for step in re.findall(r"left at step (\d+) before the time limit", text))
+    assert restarts >= 1 and len(left) == restarts, (restarts, left)
+
+    reference = tmp_path / "reference" / "seed0"  # the same run in one go, without a time limit
+    config = ROOT / "nerf" / "configs" / "nerf4x128_lego100.yaml"
+    command = [sys.executable, "-m", "nerf.train", "--config", str(config), "--out", str(reference)]
+    command += ["--profile", "smoke", "--threads", "1", "seed=0", "feedback.kind=bp"]
+    ran = subprocess.run([*command, *LONG_NERF["overrides"]], capture_output=True, text=True, env=ENV, cwd=ROOT)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert (tmp_path / "slurm" / target).read_bytes() == (reference / "final.json").read_bytes()
+    print(f"\nSLURM: left at steps {left}, {restarts} resubmissions, {seconds:.0f} s wall; final.json byte-identical")
