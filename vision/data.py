@@ -18,6 +18,7 @@ your own data, those measured on the training images).
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import gzip
 import pickle
 import zipfile
@@ -102,6 +103,14 @@ class ImageData:
         """(C, H, W) of one image."""
         c, h, w = self.train.x.shape[1:]
         return c, h, w
+
+    def to(self, device: torch.device) -> ImageData:
+        """The same data on ``device``."""
+
+        def move(split: Images | None) -> Images | None:
+            return None if split is None else Images(split.x.to(device), split.y.to(device))
+
+        return dataclasses.replace(self, train=move(self.train), val=move(self.val), test=move(self.test))
 
 
 # -- readers -------------------------------------------------------------------------------------------

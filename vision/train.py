@@ -87,7 +87,7 @@ def evaluate(model: FeedbackNet, images: Images, batch: int, split: str) -> dict
 def kept_batchnorm_stats(model: nn.Module) -> Iterator[None]:
     """Undo what forward passes in training mode do to batch-norm running statistics (a measurement must
     leave the model as it found it)."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d)]
     saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in norms]
     try:
         yield
@@ -132,13 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg: VisionConfig = run.cfg
     device = pick_device(cfg.train.device)
 
-    data = load(cfg.data)
-    data = ImageData(
-        *(s if s is None else Images(s.x.to(device), s.y.to(device)) for s in (data.train, data.val, data.test)),
-        data.n_classes,
-        data.pad_value,
-        data.source,
-    )
+    data = load(cfg.data).to(device)
     model = build_model(cfg.model, cfg.feedback, data.shape, data.n_classes, seed=cfg.seed).to(device)
     opt = make_optimizer(cfg.train, model)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: lr_factor(cfg.train, epoch))
