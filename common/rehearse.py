@@ -474,10 +474,11 @@ def report(records: list[Record], profile: str, device: str) -> str:
             continue
         one = sum(r.hours_per_seed or 0.0 for r in mine)
         every = sum((r.hours_per_seed or 0.0) * r.seeds for r in mine)
-        lines.append(f"| {domain} | {len(mine)} | {sum(r.seeds for r in mine)} | {one:,.1f} | {every:,.1f} |")
+        lines.append(f"| {domain} | {len(mine)} | {sum(r.seeds for r in mine)} | {_hours(one)} | {_hours(every)} |")
     total_one = sum(r.hours_per_seed or 0.0 for r in records)
     total = sum((r.hours_per_seed or 0.0) * r.seeds for r in records)
-    lines.append(f"| **all** | {len(records)} | {sum(r.seeds for r in records)} | {total_one:,.1f} | {total:,.1f} |")
+    runs = sum(r.seeds for r in records)
+    lines.append(f"| **all** | {len(records)} | {runs} | **{_hours(total_one)}** | **{_hours(total)}** |")
     if failed:
         lines += ["", f"**{len(failed)} job(s) did not pass** (their cost is not in the sums):", ""]
         lines += [f"* `{r.job}`: {r.reason}" for r in failed]
@@ -496,7 +497,7 @@ def report(records: list[Record], profile: str, device: str) -> str:
         where = f"stand-in {notes.index(r.stand_in) + 1}" if r.stand_in else "its data"
         lines.append(
             f"| `{r.job}` | {r.weights / 1e6:,.2f} M | {_number(r.step_s, 3)} | {_number(r.peak_rss_gib, 2)} "
-            f"| {r.steps:,.0f} | {_number(r.hours_per_seed, 2)} | {r.seeds} | {where} |"
+            f"| {r.steps:,.0f} | {_hours(r.hours_per_seed)} | {r.seeds} | {where} |"
         )
     if notes:
         lines += ["", "Stand-ins (the user's data is absent here):", ""]
@@ -506,6 +507,13 @@ def report(records: list[Record], profile: str, device: str) -> str:
 
 def _number(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:,.{digits}f}"
+
+
+def _hours(value: float | None) -> str:
+    """Hours to three significant digits (0.00412, 4.12, 41.2), whole hours from 100 on (4,120)."""
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 # -- command line -----------------------------------------------------------------------------------------
