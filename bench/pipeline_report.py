@@ -149,7 +149,7 @@ def render_section(records: list[dict[str, Any]]) -> str:
             f"### {device['type'].upper()}: {device['name']}, {device['processes']} processes ({device['backend']})\n\n"
             f"`{record['command']}` on {record['created']}; torch {device['torch']}, {device['threads']} torch "
             f"thread(s) per process; {settings['repeats']} timed steps per method after {settings['warmup']} "
-            f"warm-up steps; {settings['optimizer']}. Load average (1, 5, 15 min) before: {_load(load['before'])}; "
+            f"warm-up step(s); {settings['optimizer']}. Load average (1, 5, 15 min) before: {_load(load['before'])}; "
             f"after: {_load(load['after'])}.\n\n"
             "Median step time in ms (interquartile range), DFA's ratio to the better BP schedule of each kind, "
             "and the ratios the cost model (from the measured parts below) and FLOPs alone predict (FLOPs: input "
@@ -199,7 +199,22 @@ def findings(record: dict[str, Any]) -> str:
             cpu = methods["dfa"]["cpu_median_ms"] / methods["gpipe"]["cpu_median_ms"]
             text += f"; CPU time per step, DFA / GPipe: {cpu:.2f}"
         lines.append(f"* {text}.")
-    return "\n".join(lines) + "\n\n" + CLAIM_NOTE
+    return "\n".join([*lines, _load_note(record)]) + "\n\n" + CLAIM_NOTE
+
+
+def _load_note(record: dict[str, Any]) -> str:
+    """How far wall time strayed from the CPU-time cost model: the sign of a loaded machine."""
+    stretch = [row["methods"][n]["median_ms"] / row["model"]["chain_ms"] for row in record["rows"]
+               for n in CHAIN if n in row["methods"]]  # fmt: skip
+    if not stretch or max(stretch) < 1.5:
+        return ""
+    return (
+        f"\nIn this run a BP step's wall time was {min(stretch):.1f}–{max(stretch):.1f}× what the cost model predicts "
+        f"from CPU time, at a load average of {record['load']['before'][0]:.1f}–{record['load']['after'][0]:.1f} on "
+        f"{record['device']['name'].rsplit(', ', 1)[-1]}: other processes held most of the CPU, and the ratios of wall "
+        "times carry that noise. The CPU time per step and the per-micro-batch work measure DFA's saving without it; "
+        "re-run on a quiet machine for the wall-time ratios."
+    )
 
 
 def _skipped(rows: list[dict[str, Any]]) -> str:
@@ -272,7 +287,7 @@ load, which stretches wall time (the CPU time of a step measures the work itself
 GPU_NOTE = """### GPU
 
 Not measured: no GPU was available. On a machine with P GPUs the same commands run with NCCL
-(`--backend nccl`, the default when CUDA is present; one GPU per process, `LOCAL_RANK` under torchrun): the
+(chosen when CUDA is present; one GPU per process, `LOCAL_RANK` under torchrun, and a GPU clock): the
 stages' tensors live on their GPU, activations and `e` travel by NCCL point-to-point sends (NVLink or PCIe
 within a node, InfiniBand across nodes). A GPU's forward and weight-gradient matmuls are far shorter than a
 CPU's, so communication weighs more: micro-batches must stay large enough that a stage's compute hides the
