@@ -5,10 +5,13 @@
 set -euo pipefail
 
 [ "$(id -u)" = 0 ] || { echo "error: run as root" >&2; exit 1; }
-stop() {  # stop <name> <pidfile>
-    if [ -s "$2" ] && kill -0 "$(cat "$2")" 2>/dev/null; then
-        kill "$(cat "$2")"
-        for _ in $(seq 20); do kill -0 "$(cat "$2")" 2>/dev/null || break; sleep 0.5; done
+stop() {  # stop <name> <pidfile>: the daemon removes its pid file before it has exited, so wait on the pid
+    local pid
+    pid=$(cat "$2" 2>/dev/null) || return 0
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid"
+        for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        if kill -0 "$pid" 2>/dev/null; then echo "error: $1 (pid $pid) is still running" >&2; exit 1; fi
         echo "stopped $1"
     fi
 }
