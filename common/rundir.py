@@ -76,16 +76,21 @@ class FolderLock:
             os.close(fd)  # closing the descriptor drops the flock
 
 
+def code_files(domain: str, root: Path = ROOT) -> list[Path]:
+    """The code that computes a ``domain`` run: every ``.py`` file of ``common/``, ``hardware/`` and the domain
+    package but the presentation-only ones (the workflow reruns a job when one changes)."""
+    packages = sorted({"common", "hardware", domain})
+    files = [p for package in packages for p in sorted((root / package).rglob("*.py"))]
+    return [p for p in files if p.name not in PRESENTATION_ONLY and "__pycache__" not in p.parts]
+
+
 @functools.cache
 def code_fingerprint(domain: str, root: Path = ROOT) -> str:
     """A hash of the code that computes a ``domain`` run: ``common/``, ``hardware/`` and the domain package
     (every ``.py`` file but the presentation-only ones). Computed once per process."""
     digest = hashlib.sha256()
-    for package in sorted({"common", "hardware", domain}):
-        for path in sorted((root / package).rglob("*.py")):
-            if path.name in PRESENTATION_ONLY or "__pycache__" in path.parts:
-                continue
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in code_files(domain, root):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 

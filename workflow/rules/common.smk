@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 from common.config import load_config
 from common.config_files import chain as config_chain
 from common.paths import DOMAINS
-from common.rundir import PRESENTATION_ONLY
+from common import rundir
 
 # Jobs run `python -m <package>` (or `torchrun ... -m <package>`) with the interpreter that runs Snakemake,
 # locally or inside a SLURM job (which parses this file again). It is put first on PATH here rather than
@@ -117,9 +117,7 @@ def code_files(domain):
     """The code a job of `domain` executes, the files a run's checkpoint fingerprint hashes
     (common.rundir.code_fingerprint): every .py file of common/, hardware/ and the domain but the
     presentation-only ones. A change to one reruns the job."""
-    packages = sorted({"common", "hardware", domain})
-    files = [p for package in packages for p in (ROOT / package).rglob("*.py") if p.name not in PRESENTATION_ONLY]
-    return sorted(str(p) for p in files if "__pycache__" not in p.parts)
+    return sorted(str(p) for p in rundir.code_files(domain, ROOT))
 
 
 def config_inputs(wildcards):
