@@ -322,6 +322,8 @@ def rehearse(job: Job, folder: Path, threads: int, extra: list[str], timeout_s: 
         record.reason = f"killed by signal {-status}" + (" (out of memory, most likely)" if status == -9 else "")
     elif status != 0 and not stopped:
         record.reason = _last_lines(stderr)
+    elif diverged := _diverged(run_dir):
+        record.reason = f"diverged: {diverged}"
     else:
         try:
             _measure(job, run_dir, record, cpu, machine)
@@ -370,6 +372,15 @@ def _cpu_seconds(pid: int) -> float | None:
     except (FileNotFoundError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
+
+
+def _diverged(run_dir: Path) -> str:
+    """What a run that ended as diverged (common.run) says of it; '' for any other run."""
+    final = run_dir / "final.json"
+    if not final.exists() or "diverged" not in (record := json.loads(final.read_text())):
+        return ""
+    what = record["diverged"]
+    return f"{what['metric']} = {what['value']} at step {what['step']}"
 
 
 def _last_lines(text: str, n: int = 6) -> str:

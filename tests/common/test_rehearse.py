@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from torch import nn
@@ -155,3 +156,12 @@ def test_a_job_that_fails_is_reported_with_its_reason(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "jobs" / "graphs" / "gcn_cora" / "bp.json").read_text())
     assert not record["ok"] and "train.lr" in record["reason"]
     assert "did not pass" in (tmp_path / "REHEARSAL.md").read_text()
+
+
+def test_random_images_have_the_shape_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "images.npz"
+    assert rehearse.main(["--random-images", str(path), "64,32,32,3", "16", "10"]) == 0
+    data = np.load(path)
+    assert data["x"].shape == (64, 32, 32, 3) and data["x"].dtype == np.uint8
+    assert data["x_test"].shape == (16, 32, 32, 3)
+    assert set(np.unique(data["y"])) <= set(range(10)) and len(data["y_test"]) == 16
