@@ -71,5 +71,5 @@ def test_smoke_pipeline_end_to_end(tmp_path: Path) -> None:
     # Snakemake's own report: one file holding the page and every figure the rules mark with report()
     made = snakemake(tmp_path, "--report", str(tmp_path / "report.html"), "--config", "profile=smoke")
     assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
-    figures = sorted(p.name for p in (tmp_path / "results" / "figures").iterdir())
+    figures = sorted(p.name for p in (tmp_path / "results" / "figures").iterdir() if not p.name.startswith("."))
     assert figures and len(re.findall(r"^Adding ", made.stdout + made.stderr, re.M)) == len(figures) + 2
