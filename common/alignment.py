@@ -23,6 +23,12 @@ from torch import Tensor, nn
 from common.feedback import Feedback
 
 
+def due(every: int, index: int) -> bool:
+    """Whether alignment is measured at ``index`` (an epoch, step or evaluation of the domain's loop): at every
+    ``every``-th one, never when ``every`` is 0. Every domain's ``feedback.align_every`` means this."""
+    return every > 0 and index % every == 0
+
+
 def measure_alignment(
     fb: Feedback, params: Iterable[nn.Parameter], loss_fn: Callable[[], Tensor], seed: int = 0
 ) -> dict[str, float]:

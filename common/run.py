@@ -333,10 +333,6 @@ class Run:
         }
         atomic_write(self.out / CHECKPOINT, lambda tmp: torch.save(state, tmp))
 
-    def stop_at(self, start: int) -> int | None:
-        """The unit after which this invocation leaves because of ``--stop-after`` (None: no such limit)."""
-        return None if self.args.stop_after is None else start + self.args.stop_after
-
     def units(self, start: int, total: int, unit: str) -> Iterator[int]:
         """Iterate ``start..total-1`` with a progress bar, leaving early (with a checkpoint of the objects
         given to :meth:`resume`) when ``--stop-after`` or ``--time-limit`` says so.
@@ -351,7 +347,7 @@ class Run:
             total=total,
             disable=None if self.writes else True,
         )
-        stop = self.stop_at(start)
+        stop = None if self.args.stop_after is None else start + self.args.stop_after  # --stop-after
         began = last = time.perf_counter()
         for index in bar:
             now = time.perf_counter()

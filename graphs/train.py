@@ -10,7 +10,7 @@ from torch import nn
 from torch_geometric.data import Data
 
 from common import kinds
-from common.alignment import measure_alignment
+from common.alignment import due, measure_alignment
 from common.config import ConfigError
 from common.metrics import BestTracker
 from common.run import cli, pick_device, start_run
@@ -71,19 +71,17 @@ def main(argv: list[str] | None = None) -> dict:
     model = MODELS[cfg.model.name](task.d_in, task.d_out, cfg.model, cfg.feedback, seed=cfg.seed).to(device)
     opt = make_optimizer(cfg.train, model)
     best = BestTracker()
-    align = cfg.feedback.align_every and model.fb.projector is not None
 
     start = run.resume(model=model, optimizer=opt, best=best)
     for epoch in run.units(start, cfg.train.epochs, "epoch"):
         metrics = {"train/loss": train(model, opt, task), **task.evaluate(model)}
-        if align and epoch % cfg.feedback.align_every == 0:
+        if model.fb.projector is not None and due(cfg.feedback.align_every, epoch):
             model.train()
             metrics |= measure_alignment(model.fb, model.parameters(), lambda: task.loss(model), seed=epoch)
         best.update(metrics[task.select] if cfg.train.select == "best_val" else epoch, epoch + 1, metrics)
         run.log(epoch + 1, metrics)
-        stopping = epoch + 1 == run.stop_at(start)
-        if (epoch + 1) % cfg.train.checkpoint_every == 0 or epoch + 1 == cfg.train.epochs or stopping:
-            run.checkpoint(epoch + 1, model=model, optimizer=opt, best=best)
+        if (epoch + 1) % cfg.train.checkpoint_every == 0 or epoch + 1 == cfg.train.epochs:
+            run.checkpoint(epoch + 1)
 
     if cfg.tsne.enabled and cfg.seed in cfg.tsne.seeds:
         from graphs.tsne import tsne_figure  # lazy: matplotlib and sklearn add ~1 s to every start-up

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from common import distributed, kinds
-from common.alignment import measure_alignment
+from common.alignment import due, measure_alignment
 from common.feedback import backward
-from common.run import cli, pick_device, progress, read_jsonl, start_run
+from common.run import Run, cli, pick_device, progress, read_jsonl, start_run
 from nerf import health
 from nerf.cameras import Rays
 from nerf.config import NerfConfig, TrainConfig
@@ -195,28 +195,21 @@ class TrainWindow:
         self.start = int(state["start"])
 
 
-def main(argv: list[str] | None = None) -> dict:
-    run = start_run(argv, NerfConfig, "nerf", KINDS, __doc__.splitlines()[0])
-    cfg: NerfConfig = run.cfg
-    device = distributed.setup(pick_device(cfg.train.device))  # under torchrun: this process's GPU
-    main_rank = distributed.world().main  # writes the run's files, monitors and runs the final test
-
-    scene = load_scene(cfg.data)
+def fit(run: Run, cfg: NerfConfig, scene: Scene, nets: list[NeRF], device: torch.device) -> int:
+    """Train ``nets`` on the scene's training rays from the run's checkpoint on; returns the steps done (fewer
+    than ``train.iters`` when ``train.max_minutes`` ran out). Monitors run on the main process only."""
+    main_rank = distributed.world().main
     train_rays = scene.rays("train").to(device)  # (V·H·W) rays
     train_rgb = scene.images["train"].reshape(-1, 3).to(device)
     n_views = len(scene.images["train"])
-    test_views = list(range(0, len(scene.images["test"]), cfg.eval.test_stride))
-    nets = make_networks(cfg, device)
+    monitor_views = list(range(0, len(scene.images["test"]), cfg.eval.test_stride))[: cfg.eval.monitor_views]
     params = [p for net in nets for p in net.parameters()]
     opt = torch.optim.Adam(params, lr=cfg.train.lr, fused=device.type == "cuda")
-
-    named = dict(zip(("coarse", "fine"), nets, strict=False))
     window = TrainWindow(device)
-    start = run.resume(**named, optimizer=opt, window=window)
+    start = run.resume(**dict(zip(("coarse", "fine"), nets, strict=False)), optimizer=opt, window=window)
     distributed.broadcast(*nets)
     pixels = torch.Generator(device)
-    stop_at = run.stop_at(start)
-    timed_from, tick, trained = start, time.perf_counter(), start  # steps per second of this invocation
+    timed_from, tick, done = start, time.perf_counter(), start  # steps per second of this invocation
     for step in run.units(start, cfg.train.iters, "step"):
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg.train, step)
@@ -225,37 +218,34 @@ def main(argv: list[str] | None = None) -> dict:
         distributed.reseed(cfg.seed, step)  # several processes: each its own stratified jitter
         batch, target = train_rays[index], train_rgb[index]
         window.add(train_step(nets, opt, batch, target, scene, cfg, device))
-        done = trained = step + 1
+        done = step + 1
         metrics: dict[str, float] = {}
         if done % cfg.train.log_every == 0 or done == cfg.train.iters:
             train_psnr = window.psnr(done)
-            seconds = time.perf_counter() - tick
-            metrics |= {
-                "train/psnr": train_psnr,
-                "lr": learning_rate(cfg.train, step),
-                "its": (done - timed_from) / seconds,
-            }
+            metrics |= {"train/psnr": train_psnr, "lr": learning_rate(cfg.train, step)}
+            metrics["its"] = (done - timed_from) / (time.perf_counter() - tick)
             run.bar.set_postfix(psnr=f"{train_psnr:.2f}")
             window.reset(done)
             timed_from, tick = done, time.perf_counter()
         paused = time.perf_counter()
         if main_rank and cfg.eval.every and done % cfg.eval.every == 0:
-            monitor = test(nets, scene, cfg, device, test_views[: cfg.eval.monitor_views], out=None)
-            metrics["monitor/psnr"] = monitor["test/psnr"]
-        measure = main_rank and cfg.feedback.align_every and nets[0].fb.projector is not None
-        if measure and done % cfg.feedback.align_every == 0:
+            metrics["monitor/psnr"] = test(nets, scene, cfg, device, monitor_views, out=None)["test/psnr"]
+        if main_rank and nets[0].fb.projector is not None and due(cfg.feedback.align_every, done):
             metrics |= health.finite_alignment(alignment(nets[0], batch, target, scene, cfg, seed=done))
         tick += time.perf_counter() - paused  # evaluations are not training time: `its` counts steps per second
         if metrics:
             run.log(done, metrics)
         out_of_time = cfg.train.max_minutes > 0 and run.elapsed >= 60 * cfg.train.max_minutes
-        if done % cfg.train.checkpoint_every == 0 or done in (cfg.train.iters, stop_at) or out_of_time:
-            run.checkpoint(done, **named, optimizer=opt, window=window)
+        if done % cfg.train.checkpoint_every == 0 or done == cfg.train.iters or out_of_time:
+            run.checkpoint(done)
         if out_of_time:
             break
+    return done
 
-    if not main_rank:  # under torchrun the final test and the pictures are rank 0's: the weights are the same
-        return run.finish({}, budget={}, data=None)
+
+def conclude(run: Run, cfg: NerfConfig, scene: Scene, nets: list[NeRF], device: torch.device, trained: int) -> dict:
+    """The final test on every ``eval.test_stride``-th test view, the renders and turntable, and the record."""
+    test_views = list(range(0, len(scene.images["test"]), cfg.eval.test_stride))
     final = test(nets, scene, cfg, device, test_views, run.out)
     if cfg.eval.turntable_frames:
         turntable(nets, scene, cfg, device, run.out / "turntable.gif")
@@ -280,6 +270,18 @@ def main(argv: list[str] | None = None) -> dict:
         data=scene.describe().as_dict(),
         **({"warnings": warnings} if warnings else {}),
     )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    run = start_run(argv, NerfConfig, "nerf", KINDS, __doc__.splitlines()[0])
+    cfg: NerfConfig = run.cfg
+    device = distributed.setup(pick_device(cfg.train.device))  # under torchrun: this process's GPU
+    scene = load_scene(cfg.data)
+    nets = make_networks(cfg, device)
+    trained = fit(run, cfg, scene, nets, device)
+    if not distributed.world().main:  # under torchrun the final test and pictures are rank 0's: same weights
+        return run.finish({}, budget={}, data=None)
+    return conclude(run, cfg, scene, nets, device, trained)
 
 
 if __name__ == "__main__":

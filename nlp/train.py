@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 
 from common import distributed, kinds
-from common.alignment import measure_alignment
+from common.alignment import due, measure_alignment
 from common.metrics import BestTracker
 from common.run import cli, pick_device, start_run
 from nlp.config import NLPConfig, TrainConfig
@@ -138,7 +138,6 @@ def main(argv: list[str] | None = None) -> dict:
     total = cfg.train.max_steps or cfg.train.epochs * batches.steps_per_epoch
     eval_every = cfg.train.eval_every or batches.steps_per_epoch
     align_x, align_y = train_chunks.gather(torch.arange(min(cfg.train.align_batch, train_chunks.n)))
-    align = cfg.feedback.align_every > 0 and model.fb.projector is not None
     best, meter = BestTracker(higher_is_better=False), Meter()
     tokens_per_step = cfg.train.batch_size * cfg.data.seq_len
 
@@ -156,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
         if done % eval_every == 0 or done == total:
             metrics = {"epoch": done / batches.steps_per_epoch, "lr": opt.param_groups[0]["lr"]}
             metrics |= meter.summary() | evaluate(model, valid_chunks, cfg.train)
-            if align and (done // eval_every) % cfg.feedback.align_every == 0:
+            if model.fb.projector is not None and due(cfg.feedback.align_every, done // eval_every):
                 model.train()  # the function training differentiates (dropout on, same masks in both passes)
                 with autocast(device, cfg.train.amp):
                     metrics |= measure_alignment(
@@ -169,10 +168,8 @@ def main(argv: list[str] | None = None) -> dict:
             run.log(done, metrics)
             run.bar.set_postfix(val_ppl=f"{metrics['val/ppl']:.1f}", best=f"{math.exp(best.best):.1f}")
             meter.reset()
-            run.checkpoint(done, model=model, optimizer=opt, schedule=schedule, best=best, meter=meter)
+            run.checkpoint(done)
             meter.t0 = time.perf_counter()  # tokens/s counts training: not the checkpoint just written
-        elif done == run.stop_at(start):
-            run.checkpoint(done, model=model, optimizer=opt, schedule=schedule, best=best, meter=meter)
 
     final = {key: best.metrics[key] for key in ("val/ppl", "val/loss", "train/loss")}
     budget = {

@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from common import distributed, kinds
-from common.alignment import measure_alignment
+from common.alignment import due, measure_alignment
 from common.config import ConfigError, to_dict
 from common.feedback import Feedback, backward
 from common.metrics import BestTracker
@@ -183,14 +183,13 @@ def main(argv: list[str] | None = None) -> dict:
         if search.diverged(metrics):  # this learning rate diverged; the other grid points go on
             search.diverge(index)
             run.log(unit + 1, {"grid": index, "lr": lr, "dropout": dropout, "epoch": epoch + 1, "diverged": True})
-            run.checkpoint(unit + 1, search=search)
+            run.checkpoint(unit + 1)
             continue
-        align_every = cfg.feedback.align_every
-        if align_every and epoch % align_every == 0 and any(fb.projector is not None for fb in feedbacks(model)):
+        if due(cfg.feedback.align_every, epoch) and any(fb.projector is not None for fb in feedbacks(model)):
             metrics |= alignment(model, train, cfg.train.batch_size, seed=unit)
         search.record(index, epoch + 1, metrics)
         run.log(unit + 1, {"grid": index, "lr": lr, "dropout": dropout, "epoch": epoch + 1, **metrics})
-        run.checkpoint(unit + 1, search=search)
+        run.checkpoint(unit + 1)
 
     if all(t.best is None for t in search.trackers):
         run.diverge(len(search.grid) * epochs, "train/logloss", math.nan)  # every grid point diverged

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common import kinds
-from common.alignment import measure_alignment
+from common.alignment import due, measure_alignment
 from common.fa import feedback_stats
 from common.run import cli, pick_device, start_run
 from vision.config import TrainConfig, VisionConfig
@@ -99,7 +99,7 @@ def kept_batchnorm_stats(model: nn.Module) -> Iterator[None]:
 def diagnostics(model: FeedbackNet, data: ImageData, cfg: VisionConfig, epoch: int) -> dict[str, float]:
     """Per point, the alignment of DFA's signals and updates with BP's (common.alignment); per layer, the
     norm ratio and angle between the FA family's feedback and forward weights (common.fa)."""
-    if not cfg.feedback.align_every or epoch % cfg.feedback.align_every:
+    if not due(cfg.feedback.align_every, epoch):
         return {}
     metrics = feedback_stats(model)
     if model.fb.projector is not None:
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
         metrics |= diagnostics(model, data, cfg, epoch)
         run.log(epoch + 1, metrics)
         sched.step()
-        run.checkpoint(epoch + 1, model=model, optimizer=opt, scheduler=sched, best=best)
+        run.checkpoint(epoch + 1)
     if data.val is not None:  # the best-validation model, evaluated on the test set
         final, extra = {k: best.metrics[k] for k in (*FINAL, "val/err")}, {"selected_epoch": best.epoch}
     else:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.alignment import measure_alignment
+from common.alignment import due, measure_alignment
 from common.feedback import Feedback, FeedbackConfig
 from common.projectors import ProjectorConfig, RandomProjector
 
@@ -54,3 +54,8 @@ def test_alignment_is_perfect_when_b_equals_the_output_weights() -> None:
     aligned = measure_alignment(model.fb, model.parameters(), loss_fn)
     assert abs(aligned["align/cos/p0"] - 1) < 1e-5 and aligned["align/angle/p0"] < 0.5
     assert all(p.grad is None for p in model.parameters())  # the measurement left no gradients
+
+
+def test_alignment_is_due_every_n_units_and_never_at_zero() -> None:
+    assert [k for k in range(10) if due(3, k)] == [0, 3, 6, 9]
+    assert not any(due(0, k) for k in range(10))
