@@ -3,6 +3,7 @@ one evaluation, timed on this machine, with the cost of its whole budget estimat
 
     python -m common.rehearse --profile paper                  # every job → results/rehearsal/paper/REHEARSAL.md
     python -m common.rehearse --profile paper --only 'nlp/*'   # some jobs (a glob on domain/experiment/method)
+    python -m common.rehearse --profile paper --publish        # and keep it: docs/rehearsal/, README.md's table
 
 A job runs as the pipeline runs it, ``python -m <domain>.train --config <domain>/configs/<experiment>.yaml
 feedback.kind=<method> <the profile's overrides>``, one seed, with ``--stop-after N`` and the overrides of
@@ -62,7 +63,7 @@ import yaml
 
 from common.config import ConfigError
 from common.paths import DOMAINS, ROOT
-from common.run import CHECKPOINT, METRICS, read_jsonl
+from common.run import CHECKPOINT, METRICS, atomic_write_text, read_jsonl
 
 CONFIG = ROOT / "config" / "config.yaml"
 FIXED_BUFFERS = ("B", "R", "running_mean", "running_var", "num_batches_tracked")
@@ -527,6 +528,25 @@ def _hours(value: float | None) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
+def publish(text: str, profile: str, machine: str, root: Path = ROOT) -> Path:
+    """Keep a whole-profile rehearsal with the code: every job in ``docs/rehearsal/<profile>-<machine>.md``, and
+    the hours per domain in README.md between the markers ``<!-- rehearsal <profile> <machine> begin -->`` and
+    ``... end -->`` (which must be there: they say where the table goes). Returns the page written."""
+    page = root / "docs" / "rehearsal" / f"{profile}-{machine}.md"
+    begin, end = f"<!-- rehearsal {profile} {machine} begin -->", f"<!-- rehearsal {profile} {machine} end -->"
+    readme = (root / "README.md").read_text()
+    if readme.count(begin) != 1 or readme.count(end) != 1 or readme.index(begin) > readme.index(end):
+        raise SystemExit(f"README.md needs one line '{begin}' and, below it, one line '{end}': the table goes between")
+    link = page.relative_to(root).as_posix()
+    summary = text.split("\n| job |")[0].rstrip()  # the introduction, the hours per domain and any failed jobs
+    block = f"{begin}\n{summary}\n\nEvery job, its size, step time and peak memory: [{link}]({link}).\n{end}"
+    head, rest = readme.split(begin)
+    page.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(page, f"# Dress rehearsal of the `{profile}` profile ({machine})\n\n{text}")
+    atomic_write_text(root / "README.md", head + block + rest.split(end, 1)[1])
+    return page
+
+
 # -- command line -----------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -540,6 +560,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="redo jobs that have a record from an earlier invocation")
     parser.add_argument("--set", action="append", default=[], metavar="DOMAIN:KEY=VALUE", help="one more override")
     parser.add_argument("--no-prepare", action="store_true", help="do not make stand-in data that is missing")
+    parser.add_argument(
+        "--publish", action="store_true", help="also write docs/rehearsal/ and README.md's table (the whole profile)"
+    )
     parser.add_argument("--config", type=Path, default=CONFIG, help=argparse.SUPPRESS)
     parser.add_argument(
         "--random-images",
@@ -559,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if not jobs:
         parser.error(f"no job of profile '{args.profile}' matches {args.only}")
+    if args.publish and (args.only or args.set or args.out):
+        parser.error("--publish keeps a rehearsal of the whole profile as the pipeline runs it: no --only/--set/--out")
     out = args.out or ROOT / "results" / "rehearsal" / args.profile
     extra: dict[str, list[str]] = {}
     for item in args.set:
@@ -590,6 +615,9 @@ def main(argv: list[str] | None = None) -> int:
     text = report(records, args.profile, device)
     (out / "REHEARSAL.md").write_text(text)
     print(text, end="")
+    if args.publish:
+        page = publish(text, args.profile, machine)
+        print(f"[rehearse] wrote {page.relative_to(ROOT)} and README.md", file=sys.stderr)
     return 0 if all(r.ok for r in records) else 1
 
 

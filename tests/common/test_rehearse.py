@@ -165,3 +165,23 @@ def test_random_images_have_the_shape_asked_for(tmp_path: Path) -> None:
     assert data["x"].shape == (64, 32, 32, 3) and data["x"].dtype == np.uint8
     assert data["x_test"].shape == (16, 32, 32, 3)
     assert set(np.unique(data["y"])) <= set(range(10)) and len(data["y_test"]) == 16
+
+
+def test_publish_writes_the_page_and_replaces_only_the_readmes_table(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text(
+        "# x\n\n<!-- rehearsal paper cpu begin -->\nold\n<!-- rehearsal paper cpu end -->\n\n## after\n"
+    )
+    text = "intro\n\n| domain | jobs |\n|---|---:|\n| nlp | 1 |\n\n| job | weights |\n|---|---:|\n| `nlp/a/bp` | 1 |\n"
+    page = rehearse.publish(text, "paper", "cpu", root=tmp_path)
+    assert page == tmp_path / "docs" / "rehearsal" / "paper-cpu.md" and "`nlp/a/bp`" in page.read_text()
+    readme = (tmp_path / "README.md").read_text()
+    assert "| nlp | 1 |" in readme and "old" not in readme and "`nlp/a/bp`" not in readme
+    assert readme.startswith("# x\n") and readme.endswith("<!-- rehearsal paper cpu end -->\n\n## after\n")
+    rehearse.publish(text, "paper", "cpu", root=tmp_path)  # a second time: the same README
+    assert (tmp_path / "README.md").read_text() == readme
+
+
+def test_publish_needs_the_readmes_markers(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# no markers\n")
+    with pytest.raises(SystemExit, match="rehearsal paper cpu begin"):
+        rehearse.publish("intro\n", "paper", "cpu", root=tmp_path)
