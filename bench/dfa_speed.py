@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {
         "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join(["python -m bench.dfa_speed", *(sys.argv[1:] if argv is None else argv)]),
-        "device": _describe(device),
+        "device": describe_device(device),
         "settings": {
             "reps": sizes.reps,
             "warmup": sizes.warmup,
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         attach_targets(record["rows"], device.type)
     print(table(record["rows"]))
 
-    _write_json(args.json or Path("results/bench") / f"dfa_speed_{device.type}.json", record)
+    write_json(args.json or Path("results/bench") / f"dfa_speed_{device.type}.json", record)
     if args.write_readme:
         publish(record)
     return record
@@ -325,11 +325,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def publish(record: dict[str, Any]) -> None:
     """Keep ``record`` as its device's latest run in bench/latest/ and regenerate bench/README.md (bench/readme.py)."""
-    _write_json(BENCH_DIR / "latest" / f"{record['device']['type']}.json", record)
+    write_json(BENCH_DIR / "latest" / f"{record['device']['type']}.json", record)
     write_readme()
 
 
-def _describe(device: torch.device) -> dict[str, Any]:
+def describe_device(device: torch.device) -> dict[str, Any]:
+    """The device a bench ran on, as its record names it (type, model, torch version, threads)."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{_cpu_model()}, {os.cpu_count()} cores"
     return {"type": device.type, "name": name, "torch": torch.__version__, "threads": torch.get_num_threads()}
 
@@ -341,7 +342,8 @@ def _cpu_model() -> str:
     return models[0] if models else platform.processor() or "CPU"
 
 
-def _write_json(path: Path, record: dict[str, Any]) -> None:
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    """Write a bench record atomically (a reader never sees half of it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(record, indent=1) + "\n")
 

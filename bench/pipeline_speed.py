@@ -50,7 +50,7 @@ from torch.distributed.pipelining import (
     ScheduleZBVZeroBubble,
 )
 
-from bench.dfa_speed import _describe, _write_json
+from bench.dfa_speed import describe_device, write_json
 from bench.pipeline_report import attach_verdicts, table
 from bench.pipeline_stages import Layout, owner, stage_input, stage_modules
 from bench.readme import BENCH_DIR, write_readme
@@ -300,7 +300,7 @@ def run(options: Options) -> dict[str, Any] | None:
     rank, sizes = dist.get_rank(), options.sizes
     record: dict[str, Any] = {
         "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "device": _describe(_device()) | {"processes": dist.get_world_size(), "backend": dist.get_backend()},
+        "device": describe_device(_device()) | {"processes": dist.get_world_size(), "backend": dist.get_backend()},
         "settings": asdict(sizes)
         | {"methods": list(options.methods), "default_sizes": options.default_sizes, "optimizer": "Adam"},
         "load": {"before": list(os.getloadavg())},
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     launcher = f"torchrun --nproc-per-node {nproc} -m" if "RANK" in os.environ else "python -m"
     record["command"] = " ".join([f"{launcher} bench.pipeline_speed", *(sys.argv[1:] if argv is None else argv)])
     print(table(record["rows"]))
-    _write_json(args.json or Path("results/bench") / f"pipeline_speed_{record['device']['type']}.json", record)
+    write_json(args.json or Path("results/bench") / f"pipeline_speed_{record['device']['type']}.json", record)
     if args.write_readme:
         publish(record)
     return record
@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
 
 def publish(record: dict[str, Any]) -> None:
     """Keep ``record`` as its device's latest pipeline run and regenerate bench/README.md."""
-    _write_json(BENCH_DIR / "latest" / "pipeline" / f"{record['device']['type']}.json", record)
+    write_json(BENCH_DIR / "latest" / "pipeline" / f"{record['device']['type']}.json", record)
     write_readme()
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,20 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DFA_PROGRESS", "0")
 os.environ.setdefault("DFA_TENSORBOARD", "0")  # tests that check the events turn it on
+
+
+def peak_bytes(step: Callable[[], object]) -> int:
+    """Peak of the CPU bytes allocated while ``step()`` runs (the profiler's memory events, summed in time order)."""
+    import torch
+
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    live = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        live += event.nbytes()
+        peak = max(peak, live)
+    return peak
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from torch import nn
 
 from common.feedback import Feedback, FeedbackConfig
 from common.projectors import ProjectorConfig
+from tests.conftest import peak_bytes
 
 N, D_IN, D_ERR = 32, 5, 3
 WIDTHS = (7, 13, 11, 9)  # distinct, the widest not last: shapes tell every matmul apart
@@ -123,14 +124,7 @@ def _peak_bytes(kind: str, width: int = 256, depth: int = 6, samples: int = 64) 
     torch.manual_seed(0)
     model = DeepMLP(kind, (width,) * depth)
     x, y = torch.randn(samples, D_IN), torch.randint(0, D_ERR, (samples,))
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
-        model.fb.backward(F.cross_entropy(model(x), y))
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    live = peak = 0
-    for event in sorted(events, key=lambda e: e.start_ns()):
-        live += event.nbytes()
-        peak = max(peak, live)
-    return peak
+    return peak_bytes(lambda: model.fb.backward(F.cross_entropy(model(x), y)))
 
 
 def test_dfa_frees_each_activation_during_the_backward_as_bp_does() -> None:

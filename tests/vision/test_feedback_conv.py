@@ -18,6 +18,7 @@ from torch import nn
 
 from common.fa import FA_KINDS, FeedbackConv2d, feedback_stats
 from common.feedback import FeedbackConfig
+from tests.conftest import peak_bytes
 from vision.models import FeedbackNet
 
 
@@ -157,14 +158,7 @@ def _peak_bytes(kind: str) -> int:
         blocks, nn.Sequential(nn.Flatten(), nn.Linear(8 * 8 * 8, 10)), FeedbackConfig(kind=kind), [512] * 4, 10, 0
     )
     x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 10, (16,))
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
-        net.fb.backward(F.cross_entropy(net(x), y))
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    live = peak = 0
-    for event in sorted(events, key=lambda e: e.start_ns()):
-        live += event.nbytes()
-        peak = max(peak, live)
-    return peak
+    return peak_bytes(lambda: net.fb.backward(F.cross_entropy(net(x), y)))
 
 
 def test_dfa_frees_conv_activations_during_the_backward_as_bp_does() -> None:
