@@ -32,7 +32,8 @@ a step costs its wall time, which the runs log themselves.
 Each job is reported: its weights (parameters and persistent buffers of its networks, less the fixed feedback
 matrices B and R and BatchNorm statistics), the seconds of a step, the peak resident memory of its process
 (``wait4``'s ru_maxrss), and steps × seconds, per seed and over the profile's seeds. A job that fails (an
-error, memory, a time-out) is reported with its reason and the rehearsal exits with status 1. The sums per
+error, memory, a time-out) is reported with its reason and the rehearsal exits with status 1; so does one whose
+peak memory passes the ``mem_mb`` its domain asks the scheduler for (config.yaml's ``resources``). The sums per
 domain are the hours the profile would take on this machine (``REHEARSAL.md``, also printed). Records are kept
 per job in ``<out>/jobs/``: a second invocation reuses them (``--fresh`` redoes every job).
 """
@@ -465,9 +466,29 @@ def device_name() -> str:
     return f"CPU {model} ({os.cpu_count()} cores)"
 
 
-def report(records: list[Record], profile: str, device: str) -> str:
-    """The rehearsal as markdown: hours per domain, then every job."""
+def declared_memory(config: dict[str, Any], profile: str) -> dict[str, int]:
+    """Per domain, the ``mem_mb`` its training jobs ask the scheduler for (config.yaml's ``resources``, then the
+    profile section's), as the workflow derives it (workflow/rules/common.smk)."""
+    default = (config.get("resources") or {}).get("mem_mb")
+    sections = config["profiles"][profile]
+    declared = {d: ((sections.get(d) or {}).get("resources") or {}).get("mem_mb", default) for d in DOMAINS}
+    return {d: int(mb) for d, mb in declared.items() if mb is not None}
+
+
+def memory_short(records: list[Record], mem_mb: dict[str, int]) -> list[str]:
+    """The jobs that used more memory here than their domain's ``mem_mb`` asks the scheduler for."""
+    return [
+        f"`{r.job}` used {r.peak_rss_gib:.2f} GiB; {r.domain}'s `mem_mb` asks for {mem_mb[r.domain] / 1024:.2f} GiB"
+        for r in records
+        if r.domain in mem_mb and (r.peak_rss_gib or 0.0) * 1024 > mem_mb[r.domain]
+    ]
+
+
+def report(records: list[Record], profile: str, device: str, mem_mb: dict[str, int] | None = None) -> str:
+    """The rehearsal as markdown: hours and memory per domain (against ``mem_mb``, what its jobs ask the
+    scheduler for), then every job."""
     unit = "GPU hours" if device.startswith("GPU") else "CPU core-hours"
+    mem_mb = mem_mb or {}
     failed = [r for r in records if not r.ok]
     lines = [
         f"Dress rehearsal of the `{profile}` profile (`python -m common.rehearse --profile {profile}`) on {device}, "
@@ -477,8 +498,9 @@ def report(records: list[Record], profile: str, device: str) -> str:
         "work on the machine does not inflate them), on a GPU its wall seconds. Start-up, data preparation and "
         "evaluations beyond those an epoch-long step includes are not counted.",
         "",
-        f"| domain | jobs | runs (× seeds) | {unit}, one seed of each | {unit}, every run |",
-        "|---|---:|---:|---:|---:|",
+        f"| domain | jobs | runs (× seeds) | {unit}, one seed of each | {unit}, every run "
+        "| largest peak memory (GiB) | `mem_mb` asked (GiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for domain in DOMAINS:
         mine = [r for r in records if r.domain == domain]
@@ -486,14 +508,27 @@ def report(records: list[Record], profile: str, device: str) -> str:
             continue
         one = sum(r.hours_per_seed or 0.0 for r in mine)
         every = sum((r.hours_per_seed or 0.0) * r.seeds for r in mine)
-        lines.append(f"| {domain} | {len(mine)} | {sum(r.seeds for r in mine)} | {_hours(one)} | {_hours(every)} |")
+        peak = max((r.peak_rss_gib or 0.0 for r in mine), default=0.0)
+        asked = mem_mb[domain] / 1024 if domain in mem_mb else None
+        lines.append(
+            f"| {domain} | {len(mine)} | {sum(r.seeds for r in mine)} | {_hours(one)} | {_hours(every)} "
+            f"| {peak:.2f} | {_number(asked, 1)} |"
+        )
     total_one = sum(r.hours_per_seed or 0.0 for r in records)
     total = sum((r.hours_per_seed or 0.0) * r.seeds for r in records)
     runs = sum(r.seeds for r in records)
-    lines.append(f"| **all** | {len(records)} | {runs} | **{_hours(total_one)}** | **{_hours(total)}** |")
+    lines.append(f"| **all** | {len(records)} | {runs} | **{_hours(total_one)}** | **{_hours(total)}** | | |")
+    lines += [
+        "",
+        "Peak memory is the resident memory of a job's process here, on the rehearsal's slices of data: a run that "
+        "holds a larger dataset in memory needs more than this.",
+    ]
     if failed:
         lines += ["", f"**{len(failed)} job(s) did not pass** (their cost is not in the sums):", ""]
         lines += [f"* `{r.job}`: {r.reason}" for r in failed]
+    if short := memory_short(records, mem_mb):
+        lines += ["", "**Memory asked for is too small** (config/config.yaml, `resources.mem_mb`):", ""]
+        lines += [f"* {line}" for line in short]
     notes = sorted({r.stand_in for r in records if r.stand_in})
     lines += [
         "",
@@ -616,13 +651,14 @@ def main(argv: list[str] | None = None) -> int:
         status = "ok" if record.ok else f"FAILED: {record.reason}"
         measured = f"{record.step_s:.3f} s/step × {record.steps:,.0f} steps" if record.ok else ""
         print(f"[{k}/{len(jobs)}] {job.name}: {measured} {status}", file=sys.stderr)
-    text = report(records, args.profile, device)
+    mem_mb = declared_memory(config, args.profile)
+    text = report(records, args.profile, device, mem_mb)
     (out / "REHEARSAL.md").write_text(text)
     print(text, end="")
     if args.publish:
         page = publish(text, args.profile, machine)
         print(f"[rehearse] wrote {page.relative_to(ROOT)} and README.md", file=sys.stderr)
-    return 0 if all(r.ok for r in records) else 1
+    return 0 if all(r.ok for r in records) and not memory_short(records, mem_mb) else 1
 
 
 def _default_threads(config: dict[str, Any], profile: str, domain: str, machine: str) -> int:

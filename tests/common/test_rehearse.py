@@ -185,3 +185,16 @@ def test_publish_needs_the_readmes_markers(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("# no markers\n")
     with pytest.raises(SystemExit, match="rehearsal paper cpu begin"):
         rehearse.publish("intro\n", "paper", "cpu", root=tmp_path)
+
+
+def test_a_job_above_the_memory_its_domain_asks_for_is_reported() -> None:
+    config = {"resources": {"mem_mb": 2000}, "profiles": {"p": {"nlp": {"resources": {"mem_mb": 4096}}}}}
+    mem_mb = rehearse.declared_memory(config, "p")
+    assert mem_mb["nlp"] == 4096 and mem_mb["vision"] == 2000
+    fits = rehearse.Record("nlp/a/bp", "nlp", 1, ok=True, weights=1, step_s=1.0, steps=1, peak_rss_gib=3.9)
+    over = rehearse.Record("vision/b/dfa", "vision", 1, ok=True, weights=1, step_s=1.0, steps=1, peak_rss_gib=2.5)
+    assert rehearse.memory_short([fits], mem_mb) == []
+    (line,) = rehearse.memory_short([fits, over], mem_mb)
+    assert "vision/b/dfa" in line and "1.95 GiB" in line
+    text = rehearse.report([fits, over], "p", "CPU x", mem_mb)
+    assert "| nlp | 1 | 1 |" in text and "| 3.90 | 4.0 |" in text and "Memory asked for is too small" in text
