@@ -64,6 +64,7 @@ import yaml
 
 from common.config import ConfigError
 from common.paths import DOMAINS, ROOT
+from common.resources import job_resources
 from common.run import CHECKPOINT, METRICS, atomic_write_text, read_jsonl
 
 CONFIG = ROOT / "config" / "config.yaml"
@@ -467,12 +468,8 @@ def device_name() -> str:
 
 
 def declared_memory(config: dict[str, Any], profile: str) -> dict[str, int]:
-    """Per domain, the ``mem_mb`` its training jobs ask the scheduler for (config.yaml's ``resources``, then the
-    profile section's), as the workflow derives it (workflow/rules/common.smk)."""
-    default = (config.get("resources") or {}).get("mem_mb")
-    sections = config["profiles"][profile]
-    declared = {d: ((sections.get(d) or {}).get("resources") or {}).get("mem_mb", default) for d in DOMAINS}
-    return {d: int(mb) for d, mb in declared.items() if mb is not None}
+    """Per domain the profile runs, the ``mem_mb`` its training jobs ask the scheduler for (common.resources)."""
+    return {d: job_resources(config, profile, d)["mem_mb"] for d in DOMAINS if config["profiles"][profile].get(d)}
 
 
 def memory_short(records: list[Record], mem_mb: dict[str, int]) -> list[str]:

@@ -188,7 +188,8 @@ def test_publish_needs_the_readmes_markers(tmp_path: Path) -> None:
 
 
 def test_a_job_above_the_memory_its_domain_asks_for_is_reported() -> None:
-    config = {"resources": {"mem_mb": 2000}, "profiles": {"p": {"nlp": {"resources": {"mem_mb": 4096}}}}}
+    profile = {"nlp": {"resources": {"mem_mb": 4096}}, "vision": {"experiments": {}}}
+    config = {"resources": {"runtime": 30, "mem_mb": 2000, "gpus": 0}, "profiles": {"p": profile}}
     mem_mb = rehearse.declared_memory(config, "p")
     assert mem_mb["nlp"] == 4096 and mem_mb["vision"] == 2000
     fits = rehearse.Record("nlp/a/bp", "nlp", 1, ok=True, weights=1, step_s=1.0, steps=1, peak_rss_gib=3.9)

@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 from common.config import load_config
 from common.config_files import chain as config_chain
 from common.paths import DOMAINS
-from common import rundir
+from common import resources, rundir
 
 # Jobs run `python -m <package>` (or `torchrun ... -m <package>`) with the interpreter that runs Snakemake,
 # locally or inside a SLURM job (which parses this file again). It is put first on PATH here rather than
@@ -38,7 +38,6 @@ if PROFILE not in config["profiles"]:
     raise ValueError(f"unknown profile '{PROFILE}'; config/config.yaml defines {list(config['profiles'])}")
 DOMAIN_INPUTS = {}  # domain -> function(wildcards) -> files a run needs besides its config and code
 REPORT_INPUTS = []  # files besides the runs' final.json that the report reads (e.g. hardware sweeps)
-TORCHRUN_DOMAINS = ("nlp", "nerf", "recsys")  # train.py runs data-parallel under torchrun (DDP)
 
 
 def domain_cfg(domain):
@@ -140,32 +139,9 @@ def batched_domains():
 
 
 # -- resources: what each job asks of the machine or of the cluster's scheduler ---------------------------
-RESOURCE_KEYS = {"runtime": 1, "mem_mb": 1, "gpus": 0}  # key -> smallest valid value
-
-
 def job_resources(domain=None, kind="train"):
-    """config.yaml's `resources`, overridden by the profile's section of `domain` (None: the workflow's own
-    jobs, e.g. the report): its `resources` for training runs (kind "train"), its `prepare_resources` for
-    data preparation (kind "prepare", never on a GPU)."""
-    merged = dict(config.get("resources") or {})
-    key = "resources" if kind == "train" else "prepare_resources"
-    merged.update((domain_cfg(domain) if domain else {}).get(key) or {})
-    where = f"profiles.{PROFILE}.{domain}.{key}" if domain else "resources"
-    for name, value in merged.items():
-        if name not in RESOURCE_KEYS:
-            raise ValueError(f"config/config.yaml, {where}: unknown key '{name}' (known: {', '.join(RESOURCE_KEYS)})")
-        if not isinstance(value, int) or isinstance(value, bool) or value < RESOURCE_KEYS[name]:
-            raise ValueError(f"config/config.yaml, {where}.{name}: expected an integer >= {RESOURCE_KEYS[name]}, got {value!r}")
-    if missing := set(RESOURCE_KEYS) - set(merged):
-        raise ValueError(f"config/config.yaml: `resources` must set {', '.join(sorted(missing))}")
-    if kind != "train":
-        merged["gpus"] = 0
-    elif merged["gpus"] > 1 and domain not in TORCHRUN_DOMAINS:
-        raise ValueError(
-            f"config/config.yaml, {where}.gpus: {merged['gpus']} GPUs per run needs torchrun, which "
-            f"{', '.join(TORCHRUN_DOMAINS)} support; {domain} runs on one device"
-        )
-    return merged
+    """The resources of a job of `domain` (None: the workflow's own jobs) in this profile: common.resources."""
+    return resources.job_resources(config, PROFILE, domain, kind)
 
 
 def domain_threads(domain):
