@@ -24,7 +24,6 @@ import contextlib
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -42,6 +41,7 @@ from bench.readme import write_readme
 from bench.speed_report import attach_targets, fmt_load, table
 from bench.workloads import MLPWorkload, NerfModelConfig, NerfWorkload, TransformerConfig, TransformerWorkload, Workload
 from common.feedback import Feedback, backward
+from common.machine import cpu_name
 from common.run import atomic_write_text, cli
 
 METHODS = ("bp", "dfa", "hook")
@@ -331,15 +331,8 @@ def publish(record: dict[str, Any]) -> None:
 
 def describe_device(device: torch.device) -> dict[str, Any]:
     """The device a bench ran on, as its record names it (type, model, torch version, threads)."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{_cpu_model()}, {os.cpu_count()} cores"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {os.cpu_count()} cores"
     return {"type": device.type, "name": name, "torch": torch.__version__, "threads": torch.get_num_threads()}
-
-
-def _cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return models[0] if models else platform.processor() or "CPU"
 
 
 def write_json(path: Path, record: dict[str, Any]) -> None:

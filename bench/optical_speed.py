@@ -31,9 +31,9 @@ from typing import Any
 
 import torch
 
+from common.machine import cpu_name
 from common.run import atomic_write_text, cli
 from hardware.config import CameraConfig, OpticalConfig
-from hardware.cost import cpu_name
 from hardware.optical import OpticalProjector
 
 SHAPES = {"mnist": (10, (800, 800), 16_384), "transformer-micro": (512, (512, 2048, 512) * 6, 1_024)}

@@ -47,7 +47,6 @@ import json
 import math
 import operator
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -63,6 +62,7 @@ import torch
 import yaml
 
 from common.config import ConfigError
+from common.machine import cpu_name
 from common.paths import DOMAINS, ROOT
 from common.resources import job_resources
 from common.run import CHECKPOINT, METRICS, atomic_write_text, read_jsonl
@@ -457,14 +457,7 @@ def device_name() -> str:
     """What the jobs ran on: the GPU's name, or the CPU's model and core count."""
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name(0)}"
-    model = platform.processor() or "CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [
-            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
-        ]
-        model = names[0] if names else model
-    return f"CPU {model} ({os.cpu_count()} cores)"
+    return f"CPU {cpu_name()} ({os.cpu_count()} cores)"
 
 
 def declared_memory(config: dict[str, Any], profile: str) -> dict[str, int]:

@@ -27,15 +27,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from common.config import load_config, to_dict
+from common.machine import cpu_name
 from common.run import atomic_write_text, cli, parse_args
 from common.seeding import seed_everything
 from hardware.config import CostConfig, DeviceConfig, Workload
@@ -82,16 +81,6 @@ def time_matmul(n: int, d: int, width: int, device: torch.device, repeats: int) 
     calls = max(1, math.ceil(0.01 / min(timed(1) for _ in range(3))))
     samples = [timed(calls) for _ in range(repeats)]
     return statistics.median(samples), min(samples)
-
-
-def cpu_name() -> str:
-    """The CPU model, from /proc/cpuinfo where available."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def time_cpu(shape: tuple[int, int, int], threads: int, repeats: int) -> tuple[float, float, int]:
