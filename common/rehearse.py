@@ -4,6 +4,7 @@ one evaluation, timed on this machine, with the cost of its whole budget estimat
     python -m common.rehearse --profile paper                  # every job → results/rehearsal/paper/REHEARSAL.md
     python -m common.rehearse --profile paper --only 'nlp/*'   # some jobs (a glob on domain/experiment/method)
     python -m common.rehearse --profile paper --publish        # and keep it: docs/rehearsal/, README.md's table
+    python -m common.rehearse --profile default                # what the default profile's training steps cost here
 
 A job runs as the pipeline runs it, ``python -m <domain>.train --config <domain>/configs/<experiment>.yaml
 feedback.kind=<method> <the profile's overrides>``, one seed, with ``--stop-after N`` and the overrides of

@@ -18,14 +18,20 @@ from common.paths import ROOT
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 
-def test_the_paper_plan_holds_every_distinct_job_once_with_the_workflows_overrides() -> None:
+def distinct_jobs(profile: str) -> int:
+    """Experiment × method pairs of a profile of config.yaml."""
+    sections = CONFIG["profiles"][profile].values()
+    return sum(len(spec["methods"]) for section in sections for spec in (section.get("experiments") or {}).values())
+
+
+@pytest.mark.parametrize("profile", ["paper", "default"])
+def test_a_profile_with_a_rehearse_section_plans_every_distinct_job_once(profile: str) -> None:
+    jobs = rehearse.plan(CONFIG, profile)
+    assert len(jobs) == distinct_jobs(profile) and len({j.name for j in jobs}) == len(jobs)
+
+
+def test_the_paper_plan_holds_the_workflows_overrides() -> None:
     jobs = rehearse.plan(CONFIG, "paper")
-    expected = sum(
-        len(spec["methods"])
-        for section in CONFIG["profiles"]["paper"].values()
-        for spec in (section.get("experiments") or {}).values()
-    )
-    assert len(jobs) == expected and len({j.name for j in jobs}) == expected
     gcn = next(j for j in jobs if j.name == "graphs/gcn_cora/bp")
     assert gcn.seeds == 10 and gcn.overrides == ("feedback.align_every=1", "tsne.enabled=true")
     plateau = next(j for j in jobs if j.name == "nlp/transformer_wikitext2_micro_plateau/dfa")
