@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import fcntl
 import fnmatch
 import json
 import math
@@ -53,7 +55,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -626,18 +628,19 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for k, job in enumerate(jobs, 1):
         saved = out / "jobs" / f"{job.name}.json"
-        if saved.exists() and not args.fresh:
-            record = Record(**json.loads(saved.read_text()))
-        else:
-            threads = args.threads or _default_threads(config, args.profile, job.domain, machine)
-            unprepared = prepare(job.stand_in) if job.stand_in and not args.no_prepare else ""
-            if unprepared:
-                record = Record(job.name, job.domain, job.seeds, threads, reason=unprepared)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        with job_lock(saved.with_suffix(".lock"), job.name):
+            if saved.exists() and not args.fresh:
+                record = Record(**json.loads(saved.read_text()))
             else:
-                folder, overrides = out / "runs" / job.name, extra.get(job.domain, [])
-                record = rehearse(job, folder, threads, overrides, 60 * args.timeout, machine)
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_text(json.dumps(asdict(record), indent=1) + "\n")
+                threads = args.threads or _default_threads(config, args.profile, job.domain, machine)
+                unprepared = prepare(job.stand_in) if job.stand_in and not args.no_prepare else ""
+                if unprepared:
+                    record = Record(job.name, job.domain, job.seeds, threads, reason=unprepared)
+                else:
+                    folder, overrides = out / "runs" / job.name, extra.get(job.domain, [])
+                    record = rehearse(job, folder, threads, overrides, 60 * args.timeout, machine)
+                atomic_write_text(saved, json.dumps(asdict(record), indent=1) + "\n")
         records.append(record)
         status = "ok" if record.ok else f"FAILED: {record.reason}"
         measured = f"{record.step_s:.3f} s/step × {record.steps:,.0f} steps" if record.ok else ""
@@ -650,6 +653,23 @@ def main(argv: list[str] | None = None) -> int:
         page = publish(text, args.profile, machine)
         print(f"[rehearse] wrote {page.relative_to(ROOT)} and README.md", file=sys.stderr)
     return 0 if all(r.ok for r in records) and not memory_short(records, mem_mb) else 1
+
+
+@contextlib.contextmanager
+def job_lock(path: Path, name: str) -> Iterator[None]:
+    """Hold an OS lock on ``path`` while one job is rehearsed. Two rehearsals into the same folder (``--only``
+    sets that overlap, to use more cores) would otherwise empty each other's run folder mid-run: the second one
+    waits here for the first, then reuses its record."""
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"[rehearse] {name}: another rehearsal is running it; waiting for its record", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _default_threads(config: dict[str, Any], profile: str, domain: str, machine: str) -> int:

@@ -4,6 +4,8 @@ of weights, and a rehearsal of paper jobs at their real size (a subset: the suit
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +164,23 @@ def test_a_job_that_fails_is_reported_with_its_reason(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "jobs" / "graphs" / "gcn_cora" / "bp.json").read_text())
     assert not record["ok"] and "train.lr" in record["reason"]
     assert "did not pass" in (tmp_path / "REHEARSAL.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_second_rehearsal_of_a_job_waits_for_the_first(tmp_path: Path) -> None:
+    """Two rehearsals into one folder: the one that finds a job's lock held waits, rather than emptying the run
+    folder of the other (which failed it "without a message"). The lock is held here, then given up."""
+    job = "graphs/gcn_cora/bp"
+    (tmp_path / "jobs" / "graphs" / "gcn_cora").mkdir(parents=True)
+    args = ["--profile", "paper", "--out", str(tmp_path), f"--only={job}", "--no-prepare", "--threads", "1"]
+    with rehearse.job_lock(tmp_path / "jobs" / f"{job}.lock", job):
+        second = subprocess.Popen(
+            [sys.executable, "-m", "common.rehearse", *args], cwd=ROOT, stderr=subprocess.PIPE, text=True
+        )
+        assert "another rehearsal is running it" in second.stderr.readline()
+        assert second.poll() is None and not (tmp_path / "jobs" / f"{job}.json").exists()
+    assert second.wait(timeout=300) == 0, second.stderr.read()
+    assert json.loads((tmp_path / "jobs" / f"{job}.json").read_text())["ok"]
 
 
 def test_random_images_have_the_shape_asked_for(tmp_path: Path) -> None:
