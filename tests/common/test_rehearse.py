@@ -66,8 +66,9 @@ def test_a_stand_in_applies_only_while_the_users_data_is_absent() -> None:
 
 
 def test_a_profile_or_domain_without_rehearsal_settings_is_an_error() -> None:
-    with pytest.raises(ValueError, match=r"no `rehearse.default` section"):
-        rehearse.plan(CONFIG, "default")
+    assert "smoke" not in CONFIG["rehearse"]
+    with pytest.raises(ValueError, match=r"no `rehearse.smoke` section"):
+        rehearse.plan(CONFIG, "smoke")
     nlp = {"experiments": {"x": {"methods": ["bp"]}}}
     config = {"profiles": {"p": {"nlp": nlp}}, "rehearse": {"p": {"vision": {}}}}
     with pytest.raises(ValueError, match="no entry for nlp"):
