@@ -36,7 +36,8 @@ matrices B and R and BatchNorm statistics), the seconds of a step, the peak resi
 error, memory, a time-out) is reported with its reason and the rehearsal exits with status 1; so does one whose
 peak memory passes the ``mem_mb`` its domain asks the scheduler for (config.yaml's ``resources``). The sums per
 domain are the hours the profile would take on this machine (``REHEARSAL.md``, also printed). Records are kept
-per job in ``<out>/jobs/``: a second invocation reuses them (``--fresh`` redoes every job).
+per job in ``<out>/jobs/``: a second invocation reuses those that ran the command it would run (the same
+overrides, ``--set`` and threads), and redoes the others (``--fresh`` redoes every job).
 """
 
 from __future__ import annotations
@@ -629,16 +630,15 @@ def main(argv: list[str] | None = None) -> int:
     for k, job in enumerate(jobs, 1):
         saved = out / "jobs" / f"{job.name}.json"
         saved.parent.mkdir(parents=True, exist_ok=True)
+        threads = args.threads or _default_threads(config, args.profile, job.domain, machine)
+        folder, overrides = out / "runs" / job.name, extra.get(job.domain, [])
         with job_lock(saved.with_suffix(".lock"), job.name):
-            if saved.exists() and not args.fresh:
-                record = Record(**json.loads(saved.read_text()))
-            else:
-                threads = args.threads or _default_threads(config, args.profile, job.domain, machine)
+            record = _reusable(saved, command(job, folder / "run", threads, overrides)) if not args.fresh else None
+            if record is None:
                 unprepared = prepare(job.stand_in) if job.stand_in and not args.no_prepare else ""
                 if unprepared:
                     record = Record(job.name, job.domain, job.seeds, threads, reason=unprepared)
                 else:
-                    folder, overrides = out / "runs" / job.name, extra.get(job.domain, [])
                     record = rehearse(job, folder, threads, overrides, 60 * args.timeout, machine)
                 atomic_write_text(saved, json.dumps(asdict(record), indent=1) + "\n")
         records.append(record)
@@ -653,6 +653,23 @@ def main(argv: list[str] | None = None) -> int:
         page = publish(text, args.profile, machine)
         print(f"[rehearse] wrote {page.relative_to(ROOT)} and README.md", file=sys.stderr)
     return 0 if all(r.ok for r in records) and not memory_short(records, mem_mb) else 1
+
+
+def _reusable(saved: Path, wanted: list[str]) -> Record | None:
+    """The record of an earlier invocation, if it ran the command this one would (the same overrides, ``--set``
+    and threads; the interpreter and the form of the ``--out`` path aside); None to rehearse the job again."""
+
+    def key(cmd: list[str]) -> list[str]:
+        at = cmd.index("--out") if "--out" in cmd else len(cmd)
+        return cmd[1:at] + cmd[at + 2 :]
+
+    if not saved.exists():
+        return None
+    record = Record(**json.loads(saved.read_text()))
+    if key(record.command) != key(wanted):
+        print(f"[rehearse] {record.job}: its record ran another command; rehearsing it again", file=sys.stderr)
+        return None
+    return record
 
 
 @contextlib.contextmanager

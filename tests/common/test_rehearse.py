@@ -168,6 +168,17 @@ def test_a_job_that_fails_is_reported_with_its_reason(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_record_is_reused_only_for_the_same_command(tmp_path: Path) -> None:
+    """A record made with another ``--set`` is not what this invocation asks for: it is rehearsed again."""
+    args = ["--profile", "paper", "--out", str(tmp_path), "--only=graphs/gcn_cora/bp", "--threads", "1"]
+    saved = tmp_path / "jobs" / "graphs" / "gcn_cora" / "bp.json"
+    assert rehearse.main([*args, "--set", "graphs:train.lr=-1"]) == 1 and not json.loads(saved.read_text())["ok"]
+    assert rehearse.main(args) == 0 and json.loads(saved.read_text())["ok"]
+    first = saved.read_text()
+    assert rehearse.main(args) == 0 and saved.read_text() == first  # the same command: its record is reused
+
+
+@pytest.mark.slow
 def test_a_second_rehearsal_of_a_job_waits_for_the_first(tmp_path: Path) -> None:
     """Two rehearsals into one folder: the one that finds a job's lock held waits, rather than emptying the run
     folder of the other (which failed it "without a message"). The lock is held here, then given up."""
